@@ -1,0 +1,2 @@
+#define PROVMARK_ISA_NS isa_baseline
+#include "core/keystream_impl.h"
