@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
 
-from provmark import _core, set_num_threads, get_num_threads
+from provmark import _core, get_num_threads, set_num_threads
 
 S = _core.Stream
 
@@ -105,7 +105,7 @@ def test_bad_arguments() -> None:
         _core.random_uniform(bytes(32), S.TEST, -1)
     with pytest.raises(ValueError, match="device"):
         _core.random_uniform(bytes(32), S.TEST, 4, device="tpu")
-    with pytest.raises(ValueError, match="not supported|expected"):
+    with pytest.raises(ValueError, match=r"not supported|expected"):
         _core.set_simd_level("avx512")
     with pytest.raises(ValueError, match=">= 1"):
         set_num_threads(0)
