@@ -4,31 +4,17 @@ from __future__ import annotations
 
 import argparse
 import csv
-import importlib.util
 import json
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import provmark as pm
+import test_video_clips as clips  # shared clip helpers (tests/ is on pytest's pythonpath)
 from provmark import batch
 from provmark.media import video_io as vio
-
-
-def _load_clips():
-    name = "provmark_test_video_clips"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("test_video_clips.py"))
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)
-    return sys.modules[name]
-
-
-clips = _load_clips()
 
 
 def invert_luma(job: batch.Job) -> dict:

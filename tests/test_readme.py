@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+import test_video_clips as clips  # shared clip helpers (tests/ is on pytest's pythonpath)
+
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
-def _load_clips():
-    name = "provmark_test_video_clips"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("test_video_clips.py"))
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)
-    return sys.modules[name]
 
 
 def test_readme_python_example_runs(tmp_path, monkeypatch) -> None:
@@ -31,7 +23,7 @@ def test_readme_python_example_runs(tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     Image.fromarray(data.coffee()).save("in.jpg", quality=92)
     Image.fromarray(data.chelsea()).save("gen.png")
-    _load_clips().make_clip(tmp_path / "in.mp4", w=256, h=192, seconds=1.0)
+    clips.make_clip(tmp_path / "in.mp4", w=256, h=192, seconds=1.0)
     t = np.arange(44100 * 12) / 44100
     tone = 0.2 * np.sin(2 * np.pi * 220 * t) * (1 + 0.5 * np.sin(2 * np.pi * 0.5 * t))
     noise = 0.02 * np.random.default_rng(1).standard_normal(t.size)

@@ -6,30 +6,16 @@ full robustness matrix on real footage lives in benchmarks/video_robustness.py.
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
-from pathlib import Path
 
 import av
 import numpy as np
 import pytest
 
 import provmark as pm
+import test_video_clips as clips  # shared clip helpers (tests/ is on pytest's pythonpath)
 from provmark.media import video_io as vio
 
-
-def _load_clips():
-    name = "provmark_test_video_clips"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("test_video_clips.py"))
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)
-    return sys.modules[name]
-
-
-clips = _load_clips()
 PAYLOAD = bytes.fromhex("0123456789abcdef")
 # 256 x 192: the image engine needs a few whole tiles (64 px at this size) for a reliable payload read-out
 # after H.264 (at 128 x 96, 3 of 12 random keys decoded after x264 CRF 18: docs/video.md)

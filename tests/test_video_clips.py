@@ -1,18 +1,16 @@
 """Small real-content test clips made with PyAV (shared by the video and batch tests), and their own checks.
 
 Clips pan across scikit-image's bundled astronaut photo (real texture, camera motion), so a watermark sees
-what it sees in footage; sizes stay at 64-160 px and 1-3 s to keep the suite fast. Other test files load
-this module with ``load_clips()`` (pytest runs with --import-mode=importlib, so tests are not a package).
+what it sees in footage; sizes stay at 64-160 px and 1-3 s to keep the suite fast. Other test files use
+it as ``import test_video_clips as clips`` (tests/ is on pytest's pythonpath).
 """
 
 from __future__ import annotations
 
 import fractions
-import importlib.util
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -32,16 +30,6 @@ ENCODERS = {
 _PHOTO: np.ndarray | None = None
 
 
-def load_clips():
-    """This module, importable from any test file."""
-    name = "provmark_test_video_clips"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, Path(__file__))
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def photo() -> np.ndarray:

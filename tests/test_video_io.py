@@ -8,30 +8,14 @@ encoder with the modified samples (and nothing else changed).
 from __future__ import annotations
 
 import fractions
-import importlib.util
 import os
-import sys
-from pathlib import Path
 
 import av
 import numpy as np
 import pytest
 
+import test_video_clips as clips  # shared clip helpers (tests/ is on pytest's pythonpath)
 from provmark.media import video_io as vio
-
-
-def _load_clips():
-    # tests are not a package (--import-mode=importlib): load the shared clip helpers by path
-    name = "provmark_test_video_clips"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("test_video_clips.py"))
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)
-    return sys.modules[name]
-
-
-clips = _load_clips()
 
 OFFSET = 12
 

@@ -370,3 +370,29 @@ def video_in(clip) -> tuple[np.ndarray, float]:
     if not math.isfinite(fps) or not 0.5 <= fps <= 480:
         raise ValueError(f"fps must be in 0.5..480, got {fps}")
     return frames, fps
+
+
+# ---- parameter checks shared by the attack modules -------------------------------------------------------
+def need(cond: bool, msg: str) -> None:
+    """Raise ValueError(msg) unless ``cond``."""
+    if not cond:
+        raise ValueError(msg)
+
+
+def number(v: Any, name: str) -> float:
+    """A finite int/float parameter as float (bools rejected)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise TypeError(f"{name} must be a number, got {v!r}")
+    if not math.isfinite(v):
+        raise ValueError(f"{name} must be finite, got {v!r}")
+    return float(v)
+
+
+def checker(fn):
+    """Attach ``fn`` as the parameter check of the attack function it decorates (run at construction)."""
+
+    def attach(attack_fn):
+        attack_fn.check = fn
+        return attack_fn
+
+    return attach

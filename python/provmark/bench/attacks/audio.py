@@ -21,19 +21,9 @@ from typing import Any
 import numpy as np
 
 from ._base import AudioClip, audio_in, audio_out, register
-
-
-def _need(cond: bool, msg: str) -> None:
-    if not cond:
-        raise ValueError(msg)
-
-
-def _num(v: Any, name: str) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise TypeError(f"{name} must be a number, got {v!r}")
-    if not math.isfinite(v):
-        raise ValueError(f"{name} must be finite, got {v!r}")
-    return float(v)
+from ._base import checker as _checker
+from ._base import need as _need
+from ._base import number as _num
 
 
 def _int(v: Any, name: str, lo: int, hi: int) -> int:
@@ -42,14 +32,6 @@ def _int(v: Any, name: str, lo: int, hi: int) -> int:
         f"{name} must be an int in {lo}..{hi}, got {v!r}",
     )
     return int(v)
-
-
-def _checker(fn):
-    def attach(attack_fn):
-        attack_fn.check = fn
-        return attack_fn
-
-    return attach
 
 
 def _layout(ch: int) -> str:

@@ -10,37 +10,16 @@ from __future__ import annotations
 
 import io
 import math
-from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont, features
 
+from ._base import checker as _checker
 from ._base import image_restore, image_to_float, image_to_uint8, register, uint8_restore
+from ._base import need as _need
+from ._base import number as _num
 
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
-
-
-def _need(cond: bool, msg: str) -> None:
-    if not cond:
-        raise ValueError(msg)
-
-
-def _num(v: Any, name: str) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise TypeError(f"{name} must be a number, got {v!r}")
-    if not math.isfinite(v):
-        raise ValueError(f"{name} must be finite, got {v!r}")
-    return float(v)
-
-
-def _checker(fn):
-    """Attach ``fn`` as the parameter check of the attack function it decorates (run at construction)."""
-
-    def attach(attack_fn):
-        attack_fn.check = fn
-        return attack_fn
-
-    return attach
 
 
 # ----------------------------------------------------------------------------------- PIL plumbing

@@ -11,7 +11,6 @@ from __future__ import annotations
 import fractions
 import functools
 import io
-import math
 import os
 from typing import Any
 
@@ -19,28 +18,9 @@ import numpy as np
 
 from . import image as _img
 from ._base import VideoClip, register, video_in
-
-
-def _need(cond: bool, msg: str) -> None:
-    if not cond:
-        raise ValueError(msg)
-
-
-def _num(v: Any, name: str) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise TypeError(f"{name} must be a number, got {v!r}")
-    if not math.isfinite(v):
-        raise ValueError(f"{name} must be finite, got {v!r}")
-    return float(v)
-
-
-def _checker(fn):
-    def attach(attack_fn):
-        attack_fn.check = fn
-        return attack_fn
-
-    return attach
-
+from ._base import checker as _checker
+from ._base import need as _need
+from ._base import number as _num
 
 # ----------------------------------------------------------------------------------- codec round trip
 
