@@ -10,30 +10,11 @@ from collections.abc import Iterator
 from dataclasses import asdict
 from datetime import datetime, timedelta, timezone
 
-from .base import GENESIS, Ledger, LedgerRecord, StoredRecord, payload_hex, record_hash, verify_records
+from .base import _HASHED, GENESIS, Ledger, LedgerRecord, StoredRecord, payload_hex, record_hash, verify_records
 
 __all__ = ["SQLiteLedger"]
 
-_COLS = (
-    "seq",
-    "time",
-    "key_id",
-    "signing_key_id",
-    "payload",
-    "produce_id",
-    "provider_code",
-    "service_type",
-    "content_type",
-    "label",
-    "explicit_variant",
-    "explicit_position",
-    "file_sha256",
-    "account",
-    "unlabeled_recipient",
-    "extra",
-    "prev_hash",
-    "hash",
-)
+_COLS = (*_HASHED, "prev_hash", "hash")  # table columns: the hashed fields, then the chain links
 
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS records (
