@@ -58,8 +58,7 @@ def main():
     print(
         f"false detections: {found}; sync p < 1e-6: {int(np.sum(p < 1e-6))}; "
         f"max sync z {z.max():.2f} (p < 1e-6 needs z > {thr:.2f}); "
-        f"z quantiles 50/99/99.9 %: "
-        + " / ".join(f"{np.quantile(z, q):.2f}" for q in (0.5, 0.99, 0.999))
+        f"z quantiles 50/99/99.9 %: " + " / ".join(f"{np.quantile(z, q):.2f}" for q in (0.5, 0.99, 0.999))
     )
     for q in (1e-2, 1e-3):
         t = math.sqrt(2 * math.log(n_tests / q))

@@ -12,6 +12,7 @@ measured by benchmarks/audio_robustness.py on the real engine). Prints the per-c
 Usage: python benchmarks/audio_prototype.py [--tracks 6] [--seconds 40]
 Needs: apt-get install extremetuxracer-data klettres-data alsa-utils ffmpeg
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,11 +32,15 @@ NC = len(CODED)
 CELL = 4  # hops per time cell
 
 
-def bands(rate, fhi=float(os.environ.get("PM_FHI", 7000)), ratio=float(os.environ.get("PM_RATIO", 0.06))):
+_FHI = float(os.environ.get("PM_FHI", 7000))
+_RATIO = float(os.environ.get("PM_RATIO", 0.06))
+
+
+def bands(rate, fhi=_FHI, ratio=_RATIO):
     step = 50.0
     e = [6]
     while True:
-        w = max(1, int(round(e[-1] * ratio)))
+        w = max(1, round(e[-1] * ratio))
         if (e[-1] + w) * step > min(fhi, 0.45 * rate):
             break
         e.append(e[-1] + w)
@@ -46,9 +51,9 @@ def stft_frames(x, n):
     h = n // 2
     m = x.shape[-1]
     nf = -(-m // h) + 1
-    xp = np.zeros(x.shape[:-1] + ((nf + 1) * h,))
-    xp[..., h:h + m] = x
-    b = xp.reshape(x.shape[:-1] + (nf + 1, h))
+    xp = np.zeros((*x.shape[:-1], (nf + 1) * h))
+    xp[..., h : h + m] = x
+    b = xp.reshape((*x.shape[:-1], nf + 1, h))
     return np.concatenate([b[..., :-1, :], b[..., 1:, :]], axis=-1), nf  # frame k = -1 .. nf-2
 
 
@@ -57,10 +62,10 @@ def synth(spec_delta, n, m, win):
     d = np.fft.irfft(spec_delta, n=n, axis=-1) * win
     c = d.shape[:-2]
     nf = d.shape[-2]
-    out = np.zeros(c + (nf + 1, h))
+    out = np.zeros((*c, nf + 1, h))
     out[..., :-1, :] += d[..., :h]
     out[..., 1:, :] += d[..., h:]
-    return out.reshape(c + (-1,))[..., h:h + m]
+    return out.reshape((*c, -1))[..., h : h + m]
 
 
 def analysis_cells(x, rate, edges):
@@ -83,7 +88,7 @@ def analysis_cells(x, rate, edges):
     return np.log(cell + 1e-9 * cell.mean() + 1e-30)
 
 
-class Layout:
+class StdmLayout:
     def __init__(self, rate, L, nb, t_block=64):
         self.L = L
         self.ng = nb // L
@@ -91,8 +96,10 @@ class Layout:
         n_inst = self.T * self.ng
         rng_sign = _core.random_signs(KB, _core.Stream.TEST, self.T * self.ng * L).reshape(self.T, self.ng, L)
         base = np.array([1, -1] * (L // 2) + ([0] if L % 2 else []), dtype=float)
-        perm = np.argsort(_core.random_uniform(KB, _core.Stream.TEST, self.T * self.ng * L, offset=10**6)
-                          .reshape(self.T, self.ng, L), axis=2)
+        perm = np.argsort(
+            _core.random_uniform(KB, _core.Stream.TEST, self.T * self.ng * L, offset=10**6).reshape(self.T, self.ng, L),
+            axis=2,
+        )
         self.chips = base[perm] * np.sign(rng_sign.sum(axis=2, keepdims=True) + 0.5)
         self.dither = _core.random_uniform(KB, _core.Stream.TEST, n_inst, offset=2 * 10**6).reshape(self.T, self.ng)
         u = _core.random_uniform(KB, _core.Stream.TEST, n_inst, offset=3 * 10**6).reshape(self.T, self.ng)
@@ -101,8 +108,11 @@ class Layout:
         bit = np.empty(n_inst, dtype=np.int64)
         bit[order] = np.arange(n_inst) % NC
         self.bit = bit.reshape(self.T, self.ng)
-        self.syncbit = (_core.random_uniform(KB, _core.Stream.TEST, n_inst, offset=5 * 10**6) < 0.5).reshape(
-            self.T, self.ng).astype(np.int64)
+        self.syncbit = (
+            (_core.random_uniform(KB, _core.Stream.TEST, n_inst, offset=5 * 10**6) < 0.5)
+            .reshape(self.T, self.ng)
+            .astype(np.int64)
+        )
 
     def bits(self):
         return np.where(self.is_sync, self.syncbit, CODED[self.bit])
@@ -112,7 +122,7 @@ def embed_stdm(x, rate, step, alpha, L, passes=2, gamma=0.0, cap=0.7):
     n = 2 * round(rate / 100)
     edges = bands(rate)
     nb = len(edges) - 1
-    lay = Layout(rate, L, nb)
+    lay = StdmLayout(rate, L, nb)
     win = np.sin(np.pi * (np.arange(n) + 0.5) / n)
     frames, nf = stft_frames(x, n)
     spec = np.fft.rfft(frames * win, axis=-1)  # [C, K, bins]
@@ -143,7 +153,7 @@ def embed_stdm(x, rate, step, alpha, L, passes=2, gamma=0.0, cap=0.7):
         gain_log[ok] += full[cell_of[ok]]
         g = np.ones((nf, spec.shape[-1]))
         for b in range(nb):
-            g[:, edges[b]:edges[b + 1]] = np.exp(gain_log[:, b:b + 1] / 2)
+            g[:, edges[b] : edges[b + 1]] = np.exp(gain_log[:, b : b + 1] / 2)
         y = x + synth(spec * (g - 1), n, x.shape[-1], win)
     return y, lay, edges
 
@@ -169,9 +179,8 @@ def soft_quality(y, rate, lay, edges, step, t0, t1):
     soft = np.bincount(bits, weights=s[data], minlength=NC)
     sgn = 2 * CODED - 1
     q = soft * sgn
-    payload, conf = _core.ecc_decode(soft.astype(np.float32), 64)
+    payload, _conf = _core.ecc_decode(soft.astype(np.float32), 64)
     return float(q.mean() / (q.std() + 1e-12)), payload == PAYLOAD.data
-
 
 
 # ---- (a) patchwork: the first engine (v1), kept here so its figures stay reproducible ----------------------
@@ -202,10 +211,10 @@ class Layout:
     def band_edges_bins(self) -> np.ndarray:
         """Band edges as bin indices on the 25 Hz grid, [n_bands + 1]."""
         step = float(self.frames_per_second)
-        edges = [int(round(self.f_lo / step))]
+        edges = [round(self.f_lo / step)]
         while True:
             lo = edges[-1]
-            width = max(self.min_band_bins, int(round(lo * self.band_ratio)))
+            width = max(self.min_band_bins, round(lo * self.band_ratio))
             hi = lo + width
             if hi * step > self.f_hi:
                 break
@@ -273,10 +282,10 @@ def _tables(kb: bytes, layout: Layout, n_coded: int) -> _Tables:
     # Sync cells: a keyed permutation of the cells; the first sync_fraction of it is sync. Done per band so
     # every band (and so every rate, which drops high bands) keeps the same sync share.
     is_sync = np.zeros((T, B), dtype=bool)
-    n_sync_per_band = int(round(layout.sync_fraction * T))
+    n_sync_per_band = round(layout.sync_fraction * T)
     perm_all = np.asarray(c.random_permutation(kb, c.Stream.AUDIO_SYNC, T * B), dtype=np.int64)
     for b in range(B):
-        order = np.argsort(perm_all[b * T:(b + 1) * T], kind="stable")
+        order = np.argsort(perm_all[b * T : (b + 1) * T], kind="stable")
         is_sync[order[:n_sync_per_band], b] = True
     chip = np.asarray(c.random_signs(kb, c.Stream.AUDIO_PAYLOAD, n), dtype=np.float64).reshape(T, B)
     # Payload cells -> coded bits: interleave low-to-high band so every rate spreads each bit over the
@@ -289,9 +298,9 @@ def _tables(kb: bytes, layout: Layout, n_coded: int) -> _Tables:
     # to blocks of n_coded so that any prefix of bands holds every coded bit about equally often.
     order = np.arange(len(data_cells))
     for start in range(0, len(data_cells), n_coded):
-        seg = order[start:start + n_coded]
+        seg = order[start : start + n_coded]
         seg_keys = cell_perm[seg]
-        order[start:start + n_coded] = seg[np.argsort(seg_keys, kind="stable")]
+        order[start : start + n_coded] = seg[np.argsort(seg_keys, kind="stable")]
     for i, ci in enumerate(order):
         t_, b_ = data_cells[ci]
         bit[t_, b_] = bit_perm[i % n_coded]
@@ -327,12 +336,13 @@ def _gain_table(tables: _Tables, coded: np.ndarray, layout: Layout, rate: int, s
     delta = layout.delta_db * strength
     g = np.zeros((layout.block_cells, n // 2 + 1))
     for b in range(nb):
-        g[:, edges[b]:edges[b + 1]] = (10.0 ** (delta * signs[:, b:b + 1] / 20.0)) - 1.0
+        g[:, edges[b] : edges[b + 1]] = (10.0 ** (delta * signs[:, b : b + 1] / 20.0)) - 1.0
     return g
 
 
-def _embed_frames(xp: np.ndarray, k0: int, nframes: int, gains: np.ndarray, layout: Layout, win: np.ndarray
-                  ) -> np.ndarray:
+def _embed_frames(
+    xp: np.ndarray, k0: int, nframes: int, gains: np.ndarray, layout: Layout, win: np.ndarray
+) -> np.ndarray:
     """Watermark signal of frames k0 .. k0+nframes-1 (frame k covers xp[(k-k0)*H : (k-k0)*H + N]).
 
     xp: [C, (nframes + 1) * H] samples starting at frame k0's first sample. Returns [C, (nframes + 1) * H],
@@ -362,8 +372,9 @@ class _EmbedState:
 
     _CHUNK_FRAMES = 1024
 
-    def __init__(self, rate: int, channels: int, coded: np.ndarray, kb: bytes, strength: float,
-                 layout: Layout = DEFAULT_LAYOUT) -> None:
+    def __init__(
+        self, rate: int, channels: int, coded: np.ndarray, kb: bytes, strength: float, layout: Layout = DEFAULT_LAYOUT
+    ) -> None:
         self.layout = layout
         self.n = frame_length(rate, layout)
         self.h = self.n // 2
@@ -382,14 +393,14 @@ class _EmbedState:
         done = 0
         while done < nframes:
             nf = min(self._CHUNK_FRAMES, nframes - done)
-            seg = self.buf[:, done * h:(done + nf + 1) * h]
+            seg = self.buf[:, done * h : (done + nf + 1) * h]
             d = _embed_frames(seg, self.k_next, nf, self.gains, self.layout, self.win)
             d[:, :h] += self.acc
-            self.acc = d[:, nf * h:].copy()
+            self.acc = d[:, nf * h :].copy()
             out.append(seg[:, : nf * h] + d[:, : nf * h])
             self.k_next += nf
             done += nf
-        self.buf = self.buf[:, done * h:]
+        self.buf = self.buf[:, done * h :]
         y = np.concatenate(out, axis=1) if out else np.zeros((self.buf.shape[0], 0))
         if self.skip:
             k = min(self.skip, y.shape[1])
@@ -416,11 +427,12 @@ class _EmbedState:
         if pad > 0:
             self.buf = np.concatenate([self.buf, np.zeros((self.buf.shape[0], pad))], axis=1)
         y = self._run(need_frames)
-        return y[:, :remaining - max(0, self.skip)] if y.shape[1] > remaining else y
+        return y[:, : remaining - max(0, self.skip)] if y.shape[1] > remaining else y
 
 
-def _embed_array(x: np.ndarray, rate: int, coded: np.ndarray, kb: bytes, strength: float,
-                 layout: Layout = DEFAULT_LAYOUT) -> np.ndarray:
+def _embed_array(
+    x: np.ndarray, rate: int, coded: np.ndarray, kb: bytes, strength: float, layout: Layout = DEFAULT_LAYOUT
+) -> np.ndarray:
     """x: [C, n] float64 -> marked [C, n] float64 (not clipped)."""
     st = _EmbedState(rate, x.shape[0], coded, kb, strength, layout)
     y = st.push(x)
@@ -459,10 +471,10 @@ def _power_frames(x: np.ndarray, rate: int, layout: Layout, chunk: int = 4096) -
     hi = int(edges[-1])
     for s in range(0, nfr, chunk):
         e = min(nfr, s + chunk)
-        blocks = mono[s * h:(e + 1) * h].reshape(e - s + 1, h)
+        blocks = mono[s * h : (e + 1) * h].reshape(e - s + 1, h)
         frames = np.concatenate([blocks[:-1], blocks[1:]], axis=1)
         spec = np.fft.rfft(frames * win, axis=1)[:, :hi]
-        p = spec.real ** 2 + spec.imag ** 2
+        p = spec.real**2 + spec.imag**2
         cs = np.concatenate([np.zeros((e - s, 1)), np.cumsum(p, axis=1)], axis=1)
         out[s:e] = cs[:, edges[1:]] - cs[:, edges[:-1]]
     return out
@@ -504,7 +516,7 @@ def _whitened_cells(e: np.ndarray, layout: Layout) -> tuple[np.ndarray, int]:
     cell = cs[ch:] - cs[:-ch]  # anchors 0 .. nfr - ch
     lg = np.log(np.maximum(cell, 0.0) + floor)
     mid = lg[ch:-ch]
-    nbr = lg[:-2 * ch] + lg[2 * ch:]
+    nbr = lg[: -2 * ch] + lg[2 * ch :]
     fn = np.empty_like(mid)
     fn[:, 1:-1] = mid[:, :-2] + mid[:, 2:]
     fn[:, 0] = 2.0 * mid[:, 1]
@@ -534,8 +546,8 @@ def _fold(w: np.ndarray, first: int, layout: Layout) -> tuple[np.ndarray, np.nda
         cnt[phase[:p]] += full
     rest = nj - full * p
     if rest:
-        f[phase[full * p:]] += w[full * p:]
-        cnt[phase[full * p:]] += 1
+        f[phase[full * p :]] += w[full * p :]
+        cnt[phase[full * p :]] += 1
     return f, cnt
 
 
@@ -565,14 +577,22 @@ def _soft_bits(gm: np.ndarray, tables: _Tables, nb: int) -> np.ndarray:
     return soft / rms if rms > 0 else soft
 
 
-
-
 class _PW:
     pass
 
 
 A = _PW()
-for _n in ('DEFAULT_LAYOUT', '_tables', '_embed_array', '_power_frames', '_whitened_cells', '_fold', '_gather', '_soft_bits', 'frame_length'):
+for _n in (
+    "DEFAULT_LAYOUT",
+    "_tables",
+    "_embed_array",
+    "_power_frames",
+    "_whitened_cells",
+    "_fold",
+    "_gather",
+    "_soft_bits",
+    "frame_length",
+):
     setattr(A, _n, globals()[_n])
 
 
@@ -584,7 +604,7 @@ def patch_quality(y, rate, t0s, t1s):
     tables = A._tables(KB, A.DEFAULT_LAYOUT, NC)
     nb = A.DEFAULT_LAYOUT.bands_for_rate(rate)
     h = A.frame_length(rate) // 2
-    e = A._power_frames(y[:, int(t0s * rate) // h * h:int(t1s * rate)], rate, A.DEFAULT_LAYOUT)
+    e = A._power_frames(y[:, int(t0s * rate) // h * h : int(t1s * rate)], rate, A.DEFAULT_LAYOUT)
     w, first = A._whitened_cells(e, A.DEFAULT_LAYOUT)
     f, _ = A._fold(w, first + (int(t0s * rate) // h), A.DEFAULT_LAYOUT)
     g = A._gather(f, A.DEFAULT_LAYOUT)
@@ -614,7 +634,7 @@ def main():
         parts = cfg.split(":")
         tot: dict[str, list] = {}
         snrs = []
-        for name, x, sr in tracks:
+        for _name, x, sr in tracks:
             x = x[:, : int(args.seconds * sr)].astype(np.float64)
             if parts[0] == "patch":
                 y = embed_patch(x, sr, float(parts[1]))

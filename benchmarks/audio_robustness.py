@@ -9,6 +9,7 @@ alternating 5 s marked / unmarked segments (per-second presence).
 Usage:  python benchmarks/audio_robustness.py [--tracks 8] [--speech 4] [--windows 8] [--attacks a,b,...]
 Needs:  apt-get install extremetuxracer-data klettres-data alsa-utils ffmpeg
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,7 +46,7 @@ def _echo(v, sr, delay=0.1, decay=0.3):
 
 def _speed(v, sr, factor):
     """Play `factor` times faster (pitch follows, like a tape or a resampling speed change)."""
-    return resample(v, sr, int(round(sr / factor)))
+    return resample(v, sr, round(sr / factor))
 
 
 # name -> (function(v, sr) -> (v', sr'), window seconds, speed_search, group)
@@ -55,9 +56,24 @@ ATTACKS = {
     "mp3_64": (lambda v, sr: (ffmpeg_roundtrip(v, sr, ["-b:a", "64k"], "mp3"), sr), 10, False, "99"),
     "aac_128": (lambda v, sr: (ffmpeg_roundtrip(v, sr, ["-c:a", "aac", "-b:a", "128k"], "m4a"), sr), 10, False, "99"),
     "aac_64": (lambda v, sr: (ffmpeg_roundtrip(v, sr, ["-c:a", "aac", "-b:a", "64k"], "m4a"), sr), 10, False, "99"),
-    "opus_64": (lambda v, sr: (ffmpeg_roundtrip(v, sr, ["-c:a", "libopus", "-b:a", "64k"], "opus"), sr), 10, False, "99"),
-    "opus_32": (lambda v, sr: (ffmpeg_roundtrip(v, sr, ["-c:a", "libopus", "-b:a", "32k"], "opus"), sr), 10, False, "99"),
-    "vorbis_q3": (lambda v, sr: (ffmpeg_roundtrip(v, sr, ["-c:a", "libvorbis", "-q:a", "3"], "ogg"), sr), 10, False, "99"),
+    "opus_64": (
+        lambda v, sr: (ffmpeg_roundtrip(v, sr, ["-c:a", "libopus", "-b:a", "64k"], "opus"), sr),
+        10,
+        False,
+        "99",
+    ),
+    "opus_32": (
+        lambda v, sr: (ffmpeg_roundtrip(v, sr, ["-c:a", "libopus", "-b:a", "32k"], "opus"), sr),
+        10,
+        False,
+        "99",
+    ),
+    "vorbis_q3": (
+        lambda v, sr: (ffmpeg_roundtrip(v, sr, ["-c:a", "libvorbis", "-q:a", "3"], "ogg"), sr),
+        10,
+        False,
+        "99",
+    ),
     "resample_16k_back": (lambda v, sr: (resample(resample(v, sr, 16000), 16000, sr), sr), 10, False, "99"),
     "resample_22k": (lambda v, sr: (resample(v, sr, 22050), 22050), 10, False, "99"),
     "volume_0.5": (lambda v, sr: (v * 0.5, sr), 10, False, "99"),
@@ -65,7 +81,12 @@ ATTACKS = {
     "noise_30db": (lambda v, sr: (_noise(v, 30), sr), 10, False, "99"),
     "noise_20db": (lambda v, sr: (_noise(v, 20), sr), 10, False, "99"),
     "mp3_32": (lambda v, sr: (ffmpeg_roundtrip(v, sr, ["-b:a", "32k"], "mp3"), sr), 10, False, "90"),
-    "opus_16": (lambda v, sr: (ffmpeg_roundtrip(v, sr, ["-c:a", "libopus", "-b:a", "16k"], "opus"), sr), 10, False, "90"),
+    "opus_16": (
+        lambda v, sr: (ffmpeg_roundtrip(v, sr, ["-c:a", "libopus", "-b:a", "16k"], "opus"), sr),
+        10,
+        False,
+        "90",
+    ),
     "noise_10db": (lambda v, sr: (_noise(v, 10), sr), 10, False, "90"),
     "lowpass_4k": (lambda v, sr: (_lowpass(v, sr, 4000), sr), 10, False, "90"),
     "echo": (lambda v, sr: (_echo(v, sr), sr), 10, False, "90"),
@@ -84,7 +105,7 @@ def run_track(args):
 
     key = Key.from_bytes(bytes((seed * 7 + i) % 256 for i in range(32)))
     rng = np.random.default_rng(seed)
-    payload = int(rng.integers(0, 2 ** 63))
+    payload = int(rng.integers(0, 2**63))
     x = x[:, : int(seconds * sr)]
     y = A.embed(x, sr, payload, key)
     out = {"name": name, "snr": snr_db(x, y), "res": {}}
@@ -94,11 +115,8 @@ def run_track(args):
         ok = n = 0
         wl = int(win * sra)
         for _ in range(n_windows):
-            if ya.shape[1] <= wl:
-                s0 = 0
-            else:
-                s0 = int(rng.integers(0, ya.shape[1] - wl))
-            d = A.detect(ya[:, s0:s0 + wl], sra, key, speed_search=search)
+            s0 = 0 if ya.shape[1] <= wl else int(rng.integers(0, ya.shape[1] - wl))
+            d = A.detect(ya[:, s0 : s0 + wl], sra, key, speed_search=search)
             ok += int(d.found and d.payload == payload.to_bytes(8, "big"))
             n += 1
         out["res"][an] = (ok, n)
@@ -109,7 +127,7 @@ def run_track(args):
     for src in (x, y_other):
         for _ in range(n_windows):
             s0 = int(rng.integers(0, max(1, src.shape[1] - 10 * sr)))
-            d = A.detect(src[:, s0:s0 + 10 * sr], sr, key)
+            d = A.detect(src[:, s0 : s0 + 10 * sr], sr, key)
             fp += int(d.found)
             nfp += 1
     out["fp"] = (fp, nfp)
@@ -119,7 +137,7 @@ def run_track(args):
     marked_sec = []
     for i in range(0, x.shape[1] // seg):
         if i % 2 == 0:
-            sp[:, i * seg:(i + 1) * seg] = y[:, i * seg:(i + 1) * seg]
+            sp[:, i * seg : (i + 1) * seg] = y[:, i * seg : (i + 1) * seg]
         marked_sec += [i % 2 == 0] * 5
     d = A.detect(sp, sr, key)
     segs = np.array(d.details["segments"][: len(marked_sec)])
@@ -138,18 +156,25 @@ def main():
     ap.add_argument("--jobs", type=int, default=2)
     args = ap.parse_args()
     attacks = [a for a in args.attacks.split(",") if a]
-    tracks = music_tracks(min_seconds=args.seconds * 0.5)[: args.tracks] + speech_tracks(args.speech, seconds=args.seconds)
+    tracks = music_tracks(min_seconds=args.seconds * 0.5)[: args.tracks] + speech_tracks(
+        args.speech, seconds=args.seconds
+    )
     jobs = [(n, x, sr, attacks, args.windows, args.seconds, i) for i, (n, x, sr) in enumerate(tracks)]
     t0 = time.time()
     with mp.Pool(args.jobs) as pool:
         results = pool.map(run_track, jobs)
-    print(f"# {len(tracks)} tracks ({args.tracks} music, {args.speech} speech), {args.windows} windows each, "
-          f"{time.time() - t0:.0f} s")
+    print(
+        f"# {len(tracks)} tracks ({args.tracks} music, {args.speech} speech), {args.windows} windows each, "
+        f"{time.time() - t0:.0f} s"
+    )
     snrs = {r["name"]: r["snr"] for r in results}
     mus = [v for k, v in snrs.items() if not k.startswith("speech")]
     sp = [v for k, v in snrs.items() if k.startswith("speech")]
-    print(f"SNR music: median {np.median(mus):.1f} dB, min {np.min(mus):.1f} dB; "
-          f"speech: median {np.median(sp) if sp else float('nan'):.1f} dB, min {np.min(sp) if sp else float('nan'):.1f} dB")
+    print(
+        f"SNR music: median {np.median(mus):.1f} dB, min {np.min(mus):.1f} dB; "
+        f"speech: median {np.median(sp) if sp else float('nan'):.1f} dB, "
+        f"min {np.min(sp) if sp else float('nan'):.1f} dB"
+    )
     print("| attack | bar | exact | windows |")
     print("| --- | --- | --- | --- |")
     for an in attacks:
@@ -163,7 +188,10 @@ def main():
     sn = sum(r["splice"][1] for r in results)
     print(f"splice 5 s marked/unmarked: per-second presence right for {100.0 * sc / max(sn, 1):.1f}% of {sn} s")
     for r in results:
-        print(f"  {r['name'][:16]:16s} snr {r['snr']:.1f} " + " ".join(f"{a}={r['res'][a][0]}/{r['res'][a][1]}" for a in attacks))
+        print(
+            f"  {r['name'][:16]:16s} snr {r['snr']:.1f} "
+            + " ".join(f"{a}={r['res'][a][0]}/{r['res'][a][1]}" for a in attacks)
+        )
 
 
 if __name__ == "__main__":

@@ -130,3 +130,17 @@ def test_native_argument_errors(y: np.ndarray) -> None:
         _core.image_embed_apply(img, m, np.zeros((16, 16), np.float32), 2.0, 1.0)
     with pytest.raises(ValueError):
         _core.image_embed_apply(img, m, tile, float("nan"), 1.0)
+
+
+def test_unpickled_arrays_are_accepted() -> None:
+    """Arrays sent between processes carry equal but distinct dtype objects (a bug once rejected them)."""
+    import pickle
+
+    import provmark as pm
+
+    img = np.random.default_rng(3).integers(0, 256, (96, 96, 3), dtype=np.uint8)
+    key = pm.Key.generate()
+    a = pm.image.embed(pickle.loads(pickle.dumps(img)), 7, key)
+    np.testing.assert_array_equal(a, pm.image.embed(img, 7, key))
+    y = pickle.loads(pickle.dumps(np.random.default_rng(4).random((64, 64), dtype=np.float32)))
+    np.testing.assert_array_equal(_core.image_mask(y), _core.image_mask(y.copy()))

@@ -28,12 +28,13 @@ void require_contiguous(const py::array& a, const char* fn, const char* name) {
 }
 
 PixelType pixel_type(const py::array& a, const char* fn) {
-  const py::dtype dt = a.dtype();
-  if (dt.is(py::dtype::of<uint8_t>())) return PixelType::kU8;
-  if (dt.is(py::dtype::of<float>())) return PixelType::kF32;
-  if (dt.is(py::dtype::of<double>())) return PixelType::kF64;
-  throw py::type_error(std::string(fn) + ": pixels must be uint8, float32 or float64, got " +
-                       std::string(py::str(dt)));
+  // Compare dtypes by equivalence (not identity): unpickled arrays carry equal but distinct dtype objects,
+  // and a non-native byte order must not pass as native.
+  if (py::isinstance<py::array_t<uint8_t>>(a)) return PixelType::kU8;
+  if (py::isinstance<py::array_t<float>>(a)) return PixelType::kF32;
+  if (py::isinstance<py::array_t<double>>(a)) return PixelType::kF64;
+  throw py::type_error(std::string(fn) + ": pixels must be uint8, float32 or float64 (native byte order), got " +
+                       std::string(py::str(a.dtype())));
 }
 
 // images: [H, W], [H, W, C] (batch = false) or [N, H, W], [N, H, W, C] (batch = true).
@@ -61,7 +62,7 @@ ImageBatch batch_of(const py::array& a, bool batch, const char* fn) {
 using F32 = py::array_t<float, py::array::c_style>;
 
 F32 plane_f32(const py::array& a, const char* fn, const char* name, int ndim_min = 2, int ndim_max = 2) {
-  if (!a.dtype().is(py::dtype::of<float>()))
+  if (!py::isinstance<py::array_t<float>>(a))
     throw py::type_error(std::string(fn) + ": " + name + " must be float32, got " +
                          std::string(py::str(a.dtype())));
   require_contiguous(a, fn, name);

@@ -13,9 +13,9 @@ How it works (figures in docs/audio.md; prototype and sweeps in benchmarks/audio
 
 * Time grid: hop H = rate / 100 (10 ms), frame N = 2 H (20 ms) at every rate, so bins are 50 Hz apart and a
   file resampled to another rate keeps the same time/frequency grid (22.05 kHz: H = 220, 0.2 % off).
-* Bands: 250 Hz - 6.6 kHz cut into 28 bands about 12 % wide. Four adjacent bands form a group. The five
-  lowest groups (250 Hz - 2.7 kHz, the "low tier") exist at every rate; the two upper groups are used where
-  the rate carries them (top edge <= 0.45 * rate), by the embedder and the detector alike.
+* Bands: 250 Hz - 6.6 kHz cut into 24 bands about 12 % wide (at least 2 bins). Four adjacent bands form a
+  group. The four lowest groups (250 Hz - 2.7 kHz, the "low tier") exist at every rate; the two upper
+  groups are used where the rate carries them (top edge <= 0.45 * rate), by the embedder and the detector.
 * A cell is one band during 4 hops (40 ms). For one group during one cell-time the feature is the
   projection p = sum(chip_i * v_i) / 4 of the four log band energies v_i onto keyed zero-sum chips (+1 +1 -1
   -1 in keyed order): a volume change adds the same constant to every v_i and cancels.
@@ -23,16 +23,19 @@ How it works (figures in docs/audio.md; prototype and sweeps in benchmarks/audio
   group and cell-time): the host's own value is used, not fought (informed embedding), so the mark's
   reliability does not depend on the music. The move is split over the four bands with more of it on the
   weaker bands (the SNR counts change energy, which a loud band makes expensive), capped per band, and
-  applied as a per-band gain on the 4 frames of the cell (sine-windowed STFT, overlap-add).
-* A block is 96 cell-times (3.84 s) and repeats, anchored at sample 0. 15 % of the (group, cell-time)
+  applied as a per-band gain on the 4 frames of the cell (sine-windowed STFT, overlap-add). A causal
+  energy budget keeps the SNR of every prefix of the output >= 30.5 dB (see _budget_scale).
+* A block is 120 cell-times (4.8 s) and repeats, anchored at sample 0. 15 % of the (group, cell-time)
   instances carry keyed sync bits, the rest the 306 coded bits of the payload (CRC-32C + K=7 rate-1/3
   convolutional code), the low tier holding every coded bit at least once.
-* Streaming: a cell's gains depend only on that cell's own 4 frames, so the embedder emits a sample once
-  the cell holding it is complete: latency 5 hops = 50 ms, and the output equals the one-shot call.
+* Streaming: a cell's gains depend only on that cell's own 4 frames (and the budget carried from earlier
+  cells), so the embedder emits a sample once the cell holding it is complete: latency 5 hops = 50 ms, and
+  the output equals the one-shot call.
 * Detection: band energies per hop (powers summed over channels) -> log cell energies at every hop ->
-  projections -> cos/sin of 2 pi p / step, folded modulo the block period -> for all 384 hop phases, the
-  sync score sum(+-cos(2 pi (p / step - dither))) over sync instances -> soft payload values at the best
-  phases -> Viterbi + CRC. Under the null (unmarked audio, or another key) the dithers are uniform and
+  projections -> cos/sin of 2 pi p / step, folded modulo the block period -> for all 480 hop phases and a
+  grid of playback speeds, the sync score sum(+-cos(2 pi (p / step - dither))) over sync instances -> soft
+  payload values at the best phases -> Viterbi + CRC, then a sub-hop re-analysis unless that decoded
+  cleanly. Under the null (unmarked audio, or another key) the dithers are uniform and
   independent of the audio, so each folded term is R cos(uniform angle), whose moment generating function
   I0(lambda R) <= exp(lambda**2 R**2 / 4): P(z >= t) <= exp(-t**2 / 2) for z = score / sqrt(sum(R**2) / 2),
   for any audio. The p-value multiplies that by the number of phases and speeds tried, and by
@@ -280,8 +283,9 @@ def _budget_scale(dist: np.ndarray, etot: np.ndarray, bucket: float, layout: Lay
     The mark's energy may use 10**(-snr_db / 10) of the signal energy, cell-time by cell-time; budget a cell
     does not use goes into a bucket (leaking with a 1 s time constant) that later cells may draw on, never
     beyond 10**(-local_snr_db / 10) of their own energy. So every prefix of the output, and the whole
-    signal, has SNR >= snr_db, and no 40 ms cell-time has its mark closer than local_snr_db to it (quiet
-    passages stay quiet). Sequential by nature (the streaming embedder carries `bucket` between chunks).
+    signal, has SNR >= snr_db as estimated from the band energies (the overlap-added change differs a
+    little), and no 40 ms cell-time has its mark closer than local_snr_db to it (quiet passages stay quiet).
+    Sequential by nature (the streaming embedder carries `bucket` between chunks).
     """
     k = 10.0 ** (-layout.snr_db / 10.0)
     k_loc = 10.0 ** (-layout.local_snr_db / 10.0)
