@@ -22,10 +22,10 @@ enum class Stream : uint64_t {
   kImageSync = 1,       // image/video: sync chips of the tile
   kImagePayload = 2,    // image/video: payload chip signs
   kImagePermute = 3,    // image/video: chip -> coded bit assignment
-  kAudioBins = 16,      // audio: frequency bin choice per bit
-  kAudioSync = 17,      // audio: sync sequence
-  kAudioPayload = 18,   // audio: payload spreading
-  kAudioPermute = 19,   // audio: coded bit interleaving
+  kAudioBins = 16,      // audio: order of the band-energy chips
+  kAudioSync = 17,      // audio: sync positions and sync bits
+  kAudioPayload = 18,   // audio: quantiser dithers
+  kAudioPermute = 19,   // audio: coded bit -> cell assignment
   kLabelPayload = 32,   // labels: payload derivation
 };
 

@@ -153,7 +153,7 @@ class ProvmarkImage(_ProvmarkBase):
 class ProvmarkAudio(_ProvmarkBase):
     name = "provmark"
     modality = "audio"
-    description = "provmark audio engine (STFT patchwork, sync + ECC)"
+    description = "provmark audio engine (keyed band-energy quantisation (STDM) in 20 ms frames, sync + ECC)"
     _module = "audio"
 
     def embed(self, media, bits):
