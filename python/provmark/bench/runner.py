@@ -177,6 +177,21 @@ def _canonical(media):
     return media
 
 
+
+def _no_detection(error: str | None) -> dict:
+    """Row fields of a cell whose medium could not be embedded or attacked (counted as a miss)."""
+    return {
+        "detect_s": None,
+        "bit_acc": 0.5,
+        "exact": False,
+        "score": None,
+        "score_kind": None,
+        "p_value": None,
+        "found": None,
+        "units": None,
+        "error": error,
+    }
+
 def run_task(task: dict[str, Any]) -> dict[str, Any]:
     """Embed once for (method, item), then run every pending attack on the marked and the original item."""
     out_dir = task["out_dir"]
@@ -230,20 +245,7 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
                     src = marked if kind == "marked" else media
                     row = dict(base, attack=atk.name, family=atk.family, strength=atk.strength, kind=kind)
                     if src is None:
-                        row.update(
-                            {
-                                "detect_s": None,
-                                "bit_acc": 0.5,
-                                "exact": False,
-                                "score": None,
-                                "score_kind": None,
-                                "p_value": None,
-                                "found": None,
-                                "units": None,
-                                "attack_s": None,
-                                "error": embed_err,
-                            }
-                        )
+                        row.update(_no_detection(embed_err), attack_s=None)
                     else:
                         t1 = time.perf_counter()
                         try:
@@ -253,19 +255,7 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
                             attacked, err = None, f"attack: {type(e).__name__}: {e}"
                         row["attack_s"] = time.perf_counter() - t1
                         if attacked is None:
-                            row.update(
-                                {
-                                    "detect_s": None,
-                                    "bit_acc": 0.5,
-                                    "exact": False,
-                                    "score": None,
-                                    "score_kind": None,
-                                    "p_value": None,
-                                    "found": None,
-                                    "units": None,
-                                    "error": err,
-                                }
-                            )
+                            row.update(_no_detection(err))
                         else:
                             row["units"] = media_units(attacked, modality)
                             row.update(_detect_row(adapter, attacked, expected))
