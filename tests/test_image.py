@@ -330,3 +330,86 @@ def test_flat_and_constant_pictures(key: pm.Key) -> None:
         det = pm.image.detect(img, key)
         assert not det.found
     assert pm.image.detect(pm.image.embed(np.full((200, 300, 3), 128, np.uint8), PAYLOAD, key), key).found
+
+
+# ---- prepared per-size embedder (video frames) ---------------------------------------------------------
+def _ref_mark(emb: pm.image.LumaEmbedder, a: np.ndarray) -> np.ndarray:
+    """numpy reference of LumaEmbedder.mark with its (already set) amplitudes: mask, pattern, RMS, add."""
+    pmi = pm.image
+    tile = emb._tabs.tile(emb._coded, emb.factors)
+    d = pmi._ref_mask(pmi._ref_luma(a)) * pmi._ref_pattern(emb.height, emb.width, tile, emb.chip)
+    d *= np.float32(1.75 * emb.strength / np.sqrt(np.mean(d.astype(np.float64) ** 2)))
+    return pmi._ref_apply(a, d)
+
+
+def test_luma_embedder_first_plane_equals_embed_and_reuses_amplitudes(key: pm.Key) -> None:
+    cam = skimage.data.camera()  # 512 x 512 grey
+    other = skimage.data.astronaut()[..., 1]  # another host of the same size
+    emb = pm.image.LumaEmbedder(512, 512, PAYLOAD, key, informed="first")
+    assert emb.factors is None
+    first = emb.mark(cam)
+    assert np.array_equal(first, pm.image.embed(cam, PAYLOAD, key))
+    f0 = emb.factors.copy()
+    assert f0.shape == (pm.Payload.coded_length(64),) and np.all((f0 >= 0.3) & (f0 <= 3.0))
+    second = emb.mark(other)
+    assert np.array_equal(emb.factors, f0)  # set once, from the first plane
+    assert not np.array_equal(second, pm.image.embed(other, PAYLOAD, key))  # not re-informed on this host
+    diff = np.abs(second.astype(int) - _ref_mark(emb, other).astype(int))
+    assert diff.max() <= 1 and np.mean(diff) < 0.01  # native kernels vs numpy reference: rounding only
+    assert pm.image.detect(second, key).payload == PAYLOAD
+
+
+def test_luma_embedder_without_informed_step(key: pm.Key, astronaut: np.ndarray) -> None:
+    emb = pm.image.LumaEmbedder(512, 512, PAYLOAD, key, strength=1.5, informed="off")
+    grey = skimage.data.camera()
+    out = emb.mark(grey)
+    ref = pm.image._embed_array(grey, pm.Payload(PAYLOAD), key.secret_bytes(), 1.5, informed=False)
+    assert np.array_equal(out, ref)
+    assert emb.factors is None
+    assert np.abs(out.astype(int) - _ref_mark(emb, grey).astype(int)).max() <= 1
+    rgb = emb.mark(astronaut)  # RGB: the same delta on R, G and B, as image.embed
+    assert rgb.shape == astronaut.shape and rgb.dtype == np.uint8
+    assert np.array_equal(rgb, pm.image._embed_array(astronaut, pm.Payload(PAYLOAD), key.secret_bytes(), 1.5, False))
+    det = pm.image.detect(out, key)
+    assert det.found and det.payload == PAYLOAD
+
+
+def test_luma_embedder_high_bit_depth(key: pm.Key) -> None:
+    cam = skimage.data.camera()
+    y10 = (cam.astype(np.uint16) * 4 + 1).astype(np.uint16)  # 10-bit samples
+    emb = pm.image.LumaEmbedder(512, 512, PAYLOAD, key, informed="off")
+    out = emb.mark(y10, bit_depth=10)
+    assert out.dtype == np.uint16 and out.shape == y10.shape and int(out.max()) <= 1023
+    via_float = emb.mark(y10.astype(np.float32) / np.float32(1023))
+    assert np.array_equal(out, np.clip(np.rint(via_float * np.float32(1023)), 0, 1023).astype(np.uint16))
+    d = (out.astype(np.float64) - y10) / 4.0  # in 8-bit grey levels
+    assert 1.0 < np.sqrt(np.mean(d * d)) < 2.5
+    assert pm.image.detect((out / 1023.0).astype(np.float32), key).payload == PAYLOAD
+    with pytest.raises(ValueError, match="exceed 10 bits"):
+        emb.mark(np.full((512, 512), 1024, np.uint16), bit_depth=10)
+
+
+def test_luma_embedder_bad_input(key: pm.Key) -> None:
+    emb = pm.image.LumaEmbedder(128, 96, PAYLOAD, key)
+    with pytest.raises(ValueError, match="shape"):
+        emb.mark(np.zeros((96, 127), np.uint8))
+    with pytest.raises(TypeError, match="dtype"):
+        emb.mark(np.zeros((96, 128), np.int32))
+    with pytest.raises(TypeError, match="numpy"):
+        emb.mark([[0] * 128] * 96)
+    with pytest.raises(ValueError, match="bit_depth"):
+        emb.mark(np.zeros((96, 128), np.uint16))
+    with pytest.raises(ValueError, match="bit_depth"):
+        emb.mark(np.zeros((96, 128), np.uint8), bit_depth=10)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        emb.mark(np.full((96, 128), 2.0, np.float32))
+    with pytest.raises(ValueError, match="informed"):
+        pm.image.LumaEmbedder(128, 96, PAYLOAD, key, informed="every")
+    with pytest.raises(ValueError, match="at least"):
+        pm.image.LumaEmbedder(32, 96, PAYLOAD, key)
+    with pytest.raises(ValueError, match="height"):
+        pm.image.LumaEmbedder(128, 0, PAYLOAD, key)
+    with pytest.raises(TypeError, match="Key"):
+        pm.image.LumaEmbedder(128, 96, PAYLOAD, b"0" * 32)
+    with pytest.raises(ValueError, match="strength"):
+        pm.image.LumaEmbedder(128, 96, PAYLOAD, key, strength=0.0)

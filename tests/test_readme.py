@@ -13,8 +13,6 @@ import test_video_clips as clips  # shared clip helpers (tests/ is on pytest's p
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
-
-
 def test_readme_python_example_runs(tmp_path, monkeypatch) -> None:
     from skimage import data
 

@@ -248,3 +248,26 @@ def test_progress_callback(tmp_path, key):
     pm.video.embed_file(src, tmp_path / "m.mp4", PAYLOAD, key, progress=lambda d, t: calls.append((d, t)))
     assert [c[0] for c in calls] == list(range(1, 13))
     assert calls[-1][1] == 12
+
+
+def test_frames_share_one_prepared_embedder(tmp_path, key):
+    frames = clips.pan_frames(W, H, 24, dx=3, dy=1)  # moving content: one prepared pattern for every frame
+    emb = pm.video.FrameEmbedder(W, H, PAYLOAD, key)
+    prepared = emb._marker.embedder
+    assert isinstance(prepared, pm.image.LumaEmbedder) and prepared.informed == pm.video.INFORMED
+    ref = pm.image.LumaEmbedder(W, H, PAYLOAD, key, informed=pm.video.INFORMED)
+    grey = [np.ascontiguousarray(f[..., 1]) for f in frames[:3]]
+    assert all(np.array_equal(emb.push(g), ref.mark(g)) for g in grey)
+    assert emb._marker.embedder is prepared
+    # YUV frames: the luma plane gets exactly the prepared embedder's mark
+    vf = av.VideoFrame.from_ndarray(frames[0], format="rgb24").reformat(format="yuv420p")
+    y0 = vio.luma_view(vf).y.copy()
+    emb.push(vf)
+    assert np.array_equal(vio.luma_view(vf).y, ref.mark(y0))
+    # a moving clip marked through embed_file still detects after the pipeline's H.264 encode
+    src = tmp_path / "pan.mp4"
+    clips.make_clip(src, frames=frames, codec="h264", pix_fmt="yuv420p")
+    dst = tmp_path / "marked.mp4"
+    pm.video.embed_file(src, dst, PAYLOAD, key, progress=False, crf=12)
+    det = pm.video.detect_file(dst, key)
+    assert det.found and det.payload == PAYLOAD

@@ -45,16 +45,25 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _register_core(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("keygen", help="create a watermark key file (or an Ed25519 signing key with --signing)",
-                       description="Create a new random 256-bit watermark key file (mode 0600).")
+    p = sub.add_parser(
+        "keygen",
+        help="create a watermark key file (or an Ed25519 signing key with --signing)",
+        description="Create a new random 256-bit watermark key file (mode 0600).",
+    )
     p.add_argument("-o", "--output", required=True, metavar="FILE", help="key file to write")
-    p.add_argument("--signing", action="store_true",
-                   help="write an Ed25519 label-signing key (FILE) and its public key (FILE.pub) instead")
+    p.add_argument(
+        "--signing",
+        action="store_true",
+        help="write an Ed25519 label-signing key (FILE) and its public key (FILE.pub) instead",
+    )
     p.add_argument("--force", action="store_true", help="replace FILE if it exists")
     p.set_defaults(func=_cmd_keygen)
 
-    p = sub.add_parser("info", help="show the native backend: CUDA, SIMD level, threads",
-                       description="Show what the native core was built with and what it uses now.")
+    p = sub.add_parser(
+        "info",
+        help="show the native backend: CUDA, SIMD level, threads",
+        description="Show what the native core was built with and what it uses now.",
+    )
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_cmd_info)
 
@@ -85,7 +94,13 @@ def _register_batch(sub: argparse._SubParsersAction) -> None:
 
 
 # Each entry adds its subcommands with register(subparsers); modules join as their areas land.
-_REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [_register_core, _register_batch, _register_demo, _register_labels, _register_bench]
+_REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [
+    _register_core,
+    _register_batch,
+    _register_demo,
+    _register_labels,
+    _register_bench,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -50,8 +50,7 @@ def _load_photo(image: str | None) -> tuple[np.ndarray, str]:
         from skimage import data
     except ImportError:
         raise ValueError(
-            "the built-in demo photo comes from scikit-image: pip install 'provmark[demo]', "
-            "or pass --image PATH"
+            "the built-in demo photo comes from scikit-image: pip install 'provmark[demo]', or pass --image PATH"
         ) from None
     return data.astronaut(), "scikit-image astronaut (NASA photo, public domain)"
 
@@ -88,10 +87,20 @@ def run_demo(out: Path, image: str | None = None, echo=print, key=None) -> DemoR
 
     t0 = time.perf_counter()
     labeled = out / "labeled.png"
-    res = label_file(original, labeled, key=key, producer="DEMO0001", service="other",
-                     signing_key=signing, ledger=ledger, account="demo-user")
-    echo(f"label: {', '.join(res.applied)} -> {labeled.name} (payload {res.payload_hex}, ledger #{res.ledger_seq}, "
-         f"{time.perf_counter() - t0:.2f} s)")
+    res = label_file(
+        original,
+        labeled,
+        key=key,
+        producer="DEMO0001",
+        service="other",
+        signing_key=signing,
+        ledger=ledger,
+        account="demo-user",
+    )
+    echo(
+        f"label: {', '.join(res.applied)} -> {labeled.name} (payload {res.payload_hex}, ledger #{res.ledger_seq}, "
+        f"{time.perf_counter() - t0:.2f} s)"
+    )
     payload = bytes.fromhex(res.payload_hex)
 
     # Imperceptibility of the watermark alone (the explicit label is meant to be seen).
@@ -108,7 +117,9 @@ def run_demo(out: Path, image: str | None = None, echo=print, key=None) -> DemoR
         det = pm_image.detect(attacked, key)
         exact = det.found and det.payload == payload
         rows.append((name, exact, det.p_value))
-        echo(f"{name:<28} {'exact' if exact else 'LOST':<9} {det.p_value:>9.1e}  {attacked.shape[1]}x{attacked.shape[0]}")
+        echo(
+            f"{name:<28} {'exact' if exact else 'LOST':<9} {det.p_value:>9.1e}  {attacked.shape[1]}x{attacked.shape[0]}"
+        )
 
     # Verification: intact, metadata stripped, label forged onto other content.
     stripped = out / "stripped.png"
@@ -126,8 +137,10 @@ def run_demo(out: Path, image: str | None = None, echo=print, key=None) -> DemoR
     result = DemoResult(psnr, rows, verdicts, expected)
     exact = sum(r[1] for r in rows)
     echo("")
-    echo(f"summary: watermark PSNR {psnr:.1f} dB; payload exact after {exact}/{len(rows)} attacks; "
-         f"verdicts {'as expected' if verdicts == expected else 'UNEXPECTED: ' + str(verdicts)}; files in {out}")
+    echo(
+        f"summary: watermark PSNR {psnr:.1f} dB; payload exact after {exact}/{len(rows)} attacks; "
+        f"verdicts {'as expected' if verdicts == expected else 'UNEXPECTED: ' + str(verdicts)}; files in {out}"
+    )
     return result
 
 

@@ -39,6 +39,7 @@ from .keys import Key
 from .payload import DEFAULT_BITS, Payload
 
 __all__ = [
+    "LumaEmbedder",
     "detect",
     "detect_batch",
     "detect_file",
@@ -468,6 +469,125 @@ def _embed_arrays(
         d *= np.float32(target / max(float(np.sqrt(np.mean(d.astype(np.float64) ** 2))), 1e-9))
         out[i] = _ref_apply(stack[i], d)
     return out
+
+
+class LumaEmbedder:
+    """A prepared embedder for many luma planes of one size (video frames): ``mark(y)`` marks one plane.
+
+    Everything that depends only on the size, the key and the payload is computed once: the keyed tables,
+    the coded bits, the chip size and the tile. A frame then costs one texture mask and one fused
+    pattern-and-add pass (the native ``image_mask`` and ``image_embed_apply``).
+
+    ``informed`` sets the informed-embedding step (see the module doc), which costs about as much as the
+    rest of :func:`embed` together:
+
+    * ``"off"`` (default): no informed step (every coded bit at amplitude 1); the result equals what
+      :func:`embed` gives without the step. The video path uses this (measured in docs/video.md).
+    * ``"first"``: the per-bit amplitudes are computed on the first plane marked and reused for every later
+      plane; the first plane comes out exactly as :func:`embed` marks it. Only for pictures that do not
+      move: moving clips marked this way decoded far less often than with ``"off"`` (a shift of one chip
+      probably makes the amplitudes misfit the host).
+
+    ``y`` is an ``[H, W]`` plane: uint8 grey levels, uint16 samples with ``bit_depth`` (9..16) bits, or float
+    32/64 in [0, 1]; an ``[H, W, 3|4]`` RGB(A) uint8/float picture gets the same delta on R, G and B, as in
+    :func:`embed`. The result is a new array of the same shape and dtype. Thread-safe: the amplitudes are set once,
+    under a lock.
+    """
+
+    def __init__(
+        self,
+        width: int,
+        height: int,
+        payload: Payload | bytes | int,
+        key: Key,
+        strength: float = 1.0,
+        *,
+        informed: str = "off",
+    ) -> None:
+        import threading
+
+        for name, v in (("width", width), ("height", height)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0:
+                raise ValueError(f"image.LumaEmbedder: {name} must be a positive int, got {v!r}")
+        if min(width, height) < MIN_EMBED_SIDE:
+            raise ValueError(
+                f"image.LumaEmbedder: planes must be at least {MIN_EMBED_SIDE} px on each side, got {width}x{height}"
+            )
+        if informed not in ("first", "off"):
+            raise ValueError(f"image.LumaEmbedder: informed must be 'first' or 'off', got {informed!r}")
+        self.width, self.height = int(width), int(height)
+        secret = _key_secret(key)
+        self.payload = Payload.coerce(payload) if not isinstance(payload, Payload) else payload
+        self.strength = _check_strength(strength)
+        self.informed = informed
+        self._tabs = _tables(secret, self.payload.bits)
+        self._coded = self.payload.encode().astype(np.float64)
+        self.chip = _chip_size(min(self.height, self.width))
+        self._target = float(TARGET_RMS * self.strength)
+        self.factors: np.ndarray | None = None  # per coded bit amplitudes once set (informed="first")
+        self._tile: np.ndarray | None = None
+        if informed == "off":
+            self._tile = self._tabs.tile(self._coded).astype(np.float32)
+        self._lock = threading.Lock()
+
+    def _check(self, y: Any, bit_depth: int) -> np.ndarray:
+        if not isinstance(y, np.ndarray):
+            raise TypeError(f"image.LumaEmbedder.mark: expected a numpy array, got {type(y).__name__}")
+        if y.shape[:2] != (self.height, self.width) or y.ndim not in (2, 3):
+            raise ValueError(
+                f"image.LumaEmbedder.mark: expected shape ({self.height}, {self.width}) or ({self.height}, "
+                f"{self.width}, C), got {y.shape}"
+            )
+        if y.ndim == 3:
+            if bit_depth != 8:
+                raise ValueError(f"image.LumaEmbedder.mark: bit_depth applies to uint16 planes only, got {bit_depth!r}")
+            if y.dtype == np.uint16:
+                raise TypeError("image.LumaEmbedder.mark: uint16 is supported for [H, W] planes only")
+            return _check_array(y, "image.LumaEmbedder.mark")
+        if y.dtype == np.uint8:
+            if bit_depth != 8:
+                raise ValueError(f"image.LumaEmbedder.mark: uint8 planes have bit_depth 8, got {bit_depth!r}")
+        elif y.dtype == np.uint16:
+            if isinstance(bit_depth, bool) or not isinstance(bit_depth, int) or not 9 <= bit_depth <= 16:
+                raise ValueError(f"image.LumaEmbedder.mark: uint16 planes need bit_depth in 9..16, got {bit_depth!r}")
+        elif y.dtype in (np.float32, np.float64):
+            _check_array(y, "image.LumaEmbedder.mark")
+        else:
+            raise TypeError(f"image.LumaEmbedder.mark: plane dtype must be uint8, uint16 or float, got {y.dtype}")
+        return y
+
+    def _tile_for(self, yl: np.ndarray, m: np.ndarray) -> np.ndarray:
+        if self._tile is None:
+            with self._lock:
+                if self._tile is None:
+                    f = _informed_factors(yl, m, self._tabs, self._coded, self.chip)
+                    self.factors = f
+                    self._tile = self._tabs.tile(self._coded, f).astype(np.float32)
+        return self._tile
+
+    def mark(self, y: np.ndarray, *, bit_depth: int = 8) -> np.ndarray:
+        """Return the marked plane (a new array, same shape and dtype)."""
+        y = self._check(y, bit_depth)
+        if y.dtype == np.uint16:
+            vmax = np.float32((1 << bit_depth) - 1)
+            if y.size and int(y.max()) > int(vmax):
+                raise ValueError(f"image.LumaEmbedder.mark: samples exceed {bit_depth} bits")
+            out = self._apply((y.astype(np.float32) / vmax).clip(0.0, 1.0))
+            return np.clip(np.rint(out * vmax), 0, vmax).astype(np.uint16)
+        return self._apply(np.ascontiguousarray(y))
+
+    def _apply(self, a: np.ndarray) -> np.ndarray:
+        if _NATIVE:
+            yl = _luma(a)
+            m = _mask(yl)
+            tile = self._tile_for(yl, m)
+            return _core.image_embed_apply(a, m, tile, float(self.chip), self._target)
+        yl = _ref_luma(a)
+        m = _ref_mask(yl)
+        tile = self._tile_for(yl, m)
+        d = m * _ref_pattern(self.height, self.width, tile, self.chip)
+        d *= np.float32(self._target / max(float(np.sqrt(np.mean(d.astype(np.float64) ** 2))), 1e-9))
+        return _ref_apply(a, d)
 
 
 def embed(image: Any, payload: Payload | bytes | int, key: Key, strength: float = 1.0) -> Any:

@@ -14,9 +14,10 @@ How it works (figures and commands in docs/video.md):
 * Embedding: every frame gets the image watermark (``provmark.image``: tiled spread spectrum in luma, keyed
   by ``key`` and ``payload``) on its luma samples, in place in the decoded frame's own pixel format
   (yuv420p, yuvj*, yuv422p, yuv444p, nv12/nv21, p010, 9-16-bit planar, gray, packed yuyv/uyvy), without an
-  RGB round trip; RGB-native frames (gbrp, rgb24, ...) get the same delta on R, G and B. The tile layout
-  depends only on the key, the payload and the frame size, so every frame carries the same pattern at the
-  same place.
+  RGB round trip; RGB-native frames (gbrp, rgb24, ...) get the same delta on R, G and B. All frames of one
+  size go through one prepared ``provmark.image.LumaEmbedder`` (tables and tile built once; the informed
+  step is off for video, see ``INFORMED``), so every frame carries the same pattern at the same place and
+  costs one texture mask plus one pattern-and-add pass.
 * Detection: because the pattern sits still while the picture moves, the luma of many frames is averaged
   (at the detector's working resolution) before the image detector runs on the average: the host averages
   towards a smooth picture while the pattern adds up coherently, so a mark that compression has reduced to a
@@ -104,17 +105,27 @@ def _is_av_frame(x: Any) -> bool:
 # ----------------------------------------------------------------------------------------------------------
 # Embedding: one frame operation, used by FrameEmbedder and embed_file
 # ----------------------------------------------------------------------------------------------------------
+INFORMED = "off"  # image.LumaEmbedder informed step for video: no gain after averaging (docs/video.md)
+
+
 class _LumaMarker:
-    """Marks frames of one size with one (payload, key, strength). Thread-safe (no mutable state)."""
+    """Marks frames of one size with one (payload, key, strength) through one prepared
+    :class:`provmark.image.LumaEmbedder`, shared by all frames. Thread-safe."""
 
     def __init__(self, width: int, height: int, payload: Payload, key: Key, strength: float) -> None:
         self.width, self.height = width, height
         self.payload, self.key, self.strength = payload, key, strength
         self._image = _image()
+        self.embedder = self._image.LumaEmbedder(width, height, payload, key, strength, informed=INFORMED)
 
     # The single seam to the image engine: a luma plane in grey levels (uint8) or in [0, 1] (float32).
     def _mark_grey(self, y: np.ndarray) -> np.ndarray:
-        return self._image.embed(np.ascontiguousarray(y), self.payload, self.key, self.strength)
+        return self.embedder.mark(np.ascontiguousarray(y))
+
+    def mark_array(self, a: Any, fn: str) -> Any:
+        """Mark a numpy / torch CPU picture of this size (the image engine's input forms); same form back."""
+        ad = self._image._adapt(a, fn)
+        return ad.restore(self.embedder.mark(ad.array))
 
     def mark_luma(self, lv: Any) -> None:
         """Mark a :class:`provmark.media.video_io.LumaView` in place."""
@@ -142,7 +153,7 @@ class _LumaMarker:
 
         fmt = frame.format.name
         rgb = frame.to_ndarray(format="rgb24")
-        marked = self._image.embed(rgb, self.payload, self.key, self.strength)
+        marked = self.embedder.mark(rgb)
         out = av.VideoFrame.from_ndarray(marked, format="rgb24")
         if fmt != "rgb24":
             out = out.reformat(format=fmt)
@@ -195,7 +206,7 @@ class FrameEmbedder:
             out = self._push_torch(frame)
         elif isinstance(frame, np.ndarray):
             self._check_hw(frame.shape[:2], "numpy [H, W(, C)]")
-            out = self._marker._image.embed(frame, self._marker.payload, self._marker.key, self._marker.strength)
+            out = self._marker.mark_array(frame, "FrameEmbedder.push")
         else:
             raise TypeError(
                 f"FrameEmbedder.push: expected a numpy array, a torch tensor or an av.VideoFrame, "
@@ -217,12 +228,12 @@ class FrameEmbedder:
         m = self._marker
         dev = t.device
         if t.dim() == 3 and t.shape[0] in (1, 3, 4) and tuple(t.shape[1:]) == (self.height, self.width):
-            out = m._image.embed(t.detach().cpu(), m.payload, m.key, m.strength)
+            out = m.mark_array(t.detach().cpu(), "FrameEmbedder.push")
             return out if dev.type == "cpu" else out.to(dev)
         if t.dim() in (2, 3) and tuple(t.shape[:2]) == (self.height, self.width):
             import torch
 
-            out = m._image.embed(t.detach().cpu().numpy(), m.payload, m.key, m.strength)
+            out = m.mark_array(t.detach().cpu().numpy(), "FrameEmbedder.push")
             return torch.from_numpy(np.ascontiguousarray(out)).to(dev)
         raise ValueError(
             f"FrameEmbedder.push: tensor shape {tuple(t.shape)} is neither [C, {self.height}, "
