@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -68,39 +69,9 @@ def _register_core(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_info)
 
 
-def _register_labels(sub: argparse._SubParsersAction) -> None:
-    from .labels.cli import register
-
-    register(sub)
-
-
-def _register_bench(sub: argparse._SubParsersAction) -> None:
-    from .bench.cli import register
-
-    register(sub)
-
-
-def _register_demo(sub: argparse._SubParsersAction) -> None:
-    from .demo import register
-
-    register(sub)
-
-
-def _register_batch(sub: argparse._SubParsersAction) -> None:
-    # embed/detect for image, audio and video files, folders and manifests
-    from .batch import register
-
-    register(sub)
-
-
-# Each entry adds its subcommands with register(subparsers); modules join as their areas land.
-_REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [
-    _register_core,
-    _register_batch,
-    _register_demo,
-    _register_labels,
-    _register_bench,
-]
+# Modules adding subcommands with register(subparsers), in --help order after keygen/info; `batch` holds
+# embed/detect for image, audio and video files, folders and manifests.
+_COMMAND_MODULES = ("batch", "demo", "labels.cli", "bench.cli")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -113,8 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"provmark {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for register in _REGISTRARS:
-        register(sub)
+    _register_core(sub)
+    for name in _COMMAND_MODULES:
+        importlib.import_module(f".{name}", __package__).register(sub)
     return parser
 
 
