@@ -72,3 +72,20 @@ def test_bad_secret_types_and_sizes() -> None:
         import pickle
 
         pickle.dumps(Key.generate())
+
+
+def test_coerce_accepts_key_or_secret_bytes() -> None:
+    k = Key.generate()
+    assert Key.coerce(k) is k
+    assert Key.coerce(k.secret_bytes()) == k and Key.coerce(bytearray(k.secret_bytes())).id == k.id
+    with pytest.raises(ValueError, match="32 bytes, got 5"):
+        Key.coerce(b"short", "image")
+    with pytest.raises(TypeError, match="image: key must be"):
+        Key.coerce("a" * 32, "image")
+
+
+def test_label_ledger_key_id_is_the_public_id_for_key_or_bytes() -> None:
+    from provmark.labels.pipeline import _key_id
+
+    k = Key.generate()
+    assert _key_id(k) == _key_id(k.secret_bytes()) == k.id  # ledger records the same public id either way

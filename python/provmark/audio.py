@@ -137,15 +137,9 @@ def _core():
 
 
 def _key_bytes(key: Any) -> bytes:
-    if isinstance(key, (bytes, bytearray)):
-        b = bytes(key)
-    elif hasattr(key, "secret_bytes"):
-        b = key.secret_bytes()
-    else:
-        raise TypeError(f"key must be a provmark.Key (or its 32 secret bytes), got {type(key).__name__}")
-    if len(b) != 32:
-        raise ValueError(f"key must be 32 bytes, got {len(b)}")
-    return b
+    from .keys import Key
+
+    return Key.coerce(key, "audio").secret_bytes()
 
 
 @dataclasses.dataclass(frozen=True)

@@ -41,6 +41,18 @@ class Key:
         """A key from exactly 32 bytes of secret material."""
         return cls(secret)
 
+    @classmethod
+    def coerce(cls, key: object, where: str = "key") -> Key:
+        """Accept a Key or its 32 secret bytes (the forms every API takes); anything else raises TypeError."""
+        if isinstance(key, Key):
+            return key
+        if isinstance(key, (bytes, bytearray, memoryview)):
+            if len(key) != _KEY_BYTES:
+                raise ValueError(f"{where}: key must be {_KEY_BYTES} bytes, got {len(key)}")
+            return cls(bytes(key))
+        kind = type(key).__name__
+        raise TypeError(f"{where}: key must be a provmark.Key or its {_KEY_BYTES} secret bytes, got {kind}")
+
     @property
     def id(self) -> str:
         """Public key id: 16 hex characters, safe to log."""

@@ -20,15 +20,12 @@ _DOMAIN = b"provmark/payload/v1\x00"
 
 
 def _secret(key) -> bytes:
-    if isinstance(key, (bytes, bytearray)):
-        secret = bytes(key)
-    elif hasattr(key, "secret_bytes"):
-        secret = key.secret_bytes()
-    else:
-        raise TypeError(f"key must be a provmark.Key or its 32 secret bytes, got {type(key).__name__}")
-    if len(secret) != 32:
-        raise LabelError(f"a watermark key secret is 32 bytes, got {len(secret)}")
-    return secret
+    from ..keys import Key
+
+    try:
+        return Key.coerce(key, "derive_payload").secret_bytes()
+    except ValueError as exc:
+        raise LabelError(str(exc)) from None
 
 
 def derive_payload_bytes(key, producer: str, produce_id: str, bits: int = 64) -> bytes:

@@ -227,10 +227,9 @@ def _append(ledger, record) -> int:
 
 
 def _key_id(key) -> str:
-    kid = getattr(key, "id", None)
-    if isinstance(kid, str):
-        return kid
-    return hashlib.sha256(bytes(key)).hexdigest()[:16] if isinstance(key, (bytes, bytearray)) else ""
+    from ..keys import Key
+
+    return Key.coerce(key, "label_file").id  # the same public id whether a Key or its raw bytes came in
 
 
 def _image_media(
