@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import struct
@@ -160,24 +159,21 @@ def test_bad_files(tmp_path, key: pm.Key) -> None:
     assert not any(n.startswith(("out", "tiny_out", ".provmark")) for n in os.listdir(tmp_path))
 
 
-def _cli(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="provmark")
-    sub = parser.add_subparsers(dest="command", required=True)
-    pm.image.register(sub)
-    args = parser.parse_args(argv)
-    return int(args.func(args))
-
-
 def test_cli_embed_detect(tmp_path, key: pm.Key, capsys) -> None:
+    """`provmark embed` / `provmark detect` on image files (the real command line, provmark.cli.main)."""
+    from provmark.cli import main
+
     keyfile = str(tmp_path / "k.key")
     key.save(keyfile)
     src, dst = str(tmp_path / "s.png"), str(tmp_path / "d.png")
     Image.fromarray(skimage.data.astronaut()).save(src)
-    assert _cli(["embed", src, dst, "--key", keyfile, "--payload", PAYLOAD.hex()]) == 0
+    assert main(["embed", src, dst, "--key", keyfile, "--payload", PAYLOAD.hex(), "-q"]) == 0
     capsys.readouterr()
-    assert _cli(["detect", dst, src, "--key", keyfile, "--json"]) == 0
-    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
-    assert lines[0]["found"] and lines[0]["payload"] == PAYLOAD.hex()
-    assert not lines[1]["found"] and lines[1]["payload"] is None
-    assert _cli(["detect", src, "--key", keyfile]) == 3
+    report = tmp_path / "report.json"
+    assert main(["detect", dst, src, "--key", keyfile, "--json", str(report), "-q"]) == 0
+    results = {r["input"]: r["result"] for r in json.loads(report.read_text())["results"]}
+    assert results[dst]["found"] and results[dst]["payload"] == PAYLOAD.hex()
+    assert not results[src]["found"] and results[src]["payload"] is None
+    capsys.readouterr()
+    assert main(["detect", src, "--key", keyfile, "-q"]) == 3
     assert "not found" in capsys.readouterr().out

@@ -46,7 +46,6 @@ __all__ = [
     "embed",
     "embed_batch",
     "embed_file",
-    "register",
 ]
 
 # ---- format constants (changing any of them changes the watermark format) -------------------------------
@@ -397,12 +396,12 @@ def _channels_ok_for_embed(a: np.ndarray, func: str) -> None:
         raise ValueError(f"{func}: the image must be at least {MIN_EMBED_SIDE} px on each side, got {w}x{h}")
 
 
-def _check_strength(strength: Any) -> float:
+def _check_strength(strength: Any, fn: str = "image.embed") -> float:
     if isinstance(strength, bool) or not isinstance(strength, (int, float)):
-        raise TypeError(f"image.embed: strength must be a number, got {type(strength).__name__}")
+        raise TypeError(f"{fn}: strength must be a number, got {type(strength).__name__}")
     s = float(strength)
     if not (math.isfinite(s) and 0.0 < s <= 10.0):
-        raise ValueError(f"image.embed: strength must be in (0, 10], got {strength!r}")
+        raise ValueError(f"{fn}: strength must be in (0, 10], got {strength!r}")
     return s
 
 
@@ -878,9 +877,9 @@ def _detect_array(a: np.ndarray, secret: bytes, payload_bits: int, fpr: float, f
     )
 
 
-def _check_fpr(fpr: Any) -> float:
+def _check_fpr(fpr: Any, fn: str = "image.detect") -> float:
     if isinstance(fpr, bool) or not isinstance(fpr, (int, float)) or not (0.0 < float(fpr) < 1.0):
-        raise ValueError(f"image.detect: fpr must be a number in (0, 1), got {fpr!r}")
+        raise ValueError(f"{fn}: fpr must be a number in (0, 1), got {fpr!r}")
     return float(fpr)
 
 
@@ -949,73 +948,3 @@ def detect_file(
     f = _check_fpr(fpr)
     decoded = image_io.read_image(path)
     return _detect_array(decoded.pixels, secret, payload_bits, f, False)
-
-
-# ---- CLI ----------------------------------------------------------------------------------------------------
-EXIT_NOT_FOUND = 3
-
-
-def _cli_embed(args: Any) -> int:
-    key = Key.load(args.key)
-    pl = Payload.from_hex(args.payload)
-    embed_file(args.input, args.output, pl, key, strength=args.strength, quality=args.quality, overwrite=args.force)
-    print(f"wrote {args.output} (payload {pl.hex()}, key {key.id})")
-    return 0
-
-
-def _cli_detect(args: Any) -> int:
-    import json
-
-    key = Key.load(args.key)
-    any_found = False
-    failed = False
-    for path in args.files:
-        try:
-            det = detect_file(path, key, fpr=args.fpr)
-        except (OSError, ValueError) as e:
-            failed = True
-            if args.json:
-                print(json.dumps({"file": path, "error": str(e)}))
-            else:
-                print(f"{path}: error: {e}", file=sys.stderr)
-            continue
-        any_found |= det.found
-        if args.json:
-            print(json.dumps({"file": path, **det.to_dict()}))
-        elif det.found:
-            print(f"{path}: found payload {det.payload_hex} (p={det.p_value:.3g})")
-        else:
-            print(f"{path}: not found (p={det.p_value:.3g})")
-    if any_found:
-        return 0
-    return 1 if failed else EXIT_NOT_FOUND
-
-
-def register(subparsers: Any) -> None:
-    """Add ``embed`` and ``detect`` (image files) to the provmark CLI's subparsers."""
-    p = subparsers.add_parser(
-        "embed",
-        help="watermark an image file",
-        description="Embed a payload into an image file (PNG, JPEG, WebP, ...); format, size, ICC profile "
-        "and EXIF/XMP are kept and the output is written atomically.",
-    )
-    p.add_argument("input", metavar="IN", help="source image")
-    p.add_argument("output", metavar="OUT", help="watermarked image to write")
-    p.add_argument("--key", required=True, metavar="KEYFILE", help="watermark key file (provmark keygen)")
-    p.add_argument("--payload", required=True, metavar="HEX", help="payload as hex (16 digits = 64 bits)")
-    p.add_argument("--strength", type=float, default=1.0, help="pattern strength (default 1.0, PSNR ~43 dB)")
-    p.add_argument("--quality", type=int, default=None, help="JPEG/WebP quality (default: keep the source's)")
-    p.add_argument("--force", action="store_true", help="replace OUT if it exists")
-    p.set_defaults(func=_cli_embed)
-
-    p = subparsers.add_parser(
-        "detect",
-        help="look for a watermark in image files",
-        description="Detect watermarks; exit status 0 when found in at least one file, 3 when found in none, "
-        "1 when a file could not be read and none was found.",
-    )
-    p.add_argument("files", nargs="+", metavar="FILE", help="images to check")
-    p.add_argument("--key", required=True, metavar="KEYFILE", help="watermark key file")
-    p.add_argument("--fpr", type=float, default=DEFAULT_FPR, help="false-positive rate per image (1e-6)")
-    p.add_argument("--json", action="store_true", help="one JSON object per file")
-    p.set_defaults(func=_cli_detect)

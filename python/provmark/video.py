@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 
 from .detection import Detection
+from .image import _check_fpr, _check_strength  # shared argument checks (messages name the caller)
 from .keys import Key
 from .payload import Payload
 
@@ -78,20 +79,6 @@ def _check_key(key: Any, fn: str) -> Key:
         raise TypeError(f"{fn}: key must be a provmark.Key, got {type(key).__name__}")
     return key
 
-
-def _check_strength(strength: Any, fn: str) -> float:
-    if isinstance(strength, bool) or not isinstance(strength, (int, float)):
-        raise TypeError(f"{fn}: strength must be a number, got {type(strength).__name__}")
-    s = float(strength)
-    if not (math.isfinite(s) and 0.0 < s <= 10.0):
-        raise ValueError(f"{fn}: strength must be in (0, 10], got {strength!r}")
-    return s
-
-
-def _check_fpr(fpr: Any, fn: str) -> float:
-    if isinstance(fpr, bool) or not isinstance(fpr, (int, float)) or not 0.0 < float(fpr) < 1.0:
-        raise ValueError(f"{fn}: fpr must be a number in (0, 1), got {fpr!r}")
-    return float(fpr)
 
 
 def _is_torch(x: Any) -> bool:
