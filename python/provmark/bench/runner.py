@@ -121,16 +121,7 @@ def _detect_row(adapter, media, expected: np.ndarray) -> dict[str, Any]:
     try:
         r = adapter.detect(media)
     except Exception as e:
-        return {
-            "detect_s": time.perf_counter() - t0,
-            "bit_acc": 0.5,
-            "exact": False,
-            "score": None,
-            "score_kind": None,
-            "p_value": None,
-            "found": None,
-            "error": f"detect: {type(e).__name__}: {e}",
-        }
+        return {**_no_detection(f"detect: {type(e).__name__}: {e}"), "detect_s": time.perf_counter() - t0}
     dt = time.perf_counter() - t0
     bits = None if r.bits is None else np.asarray(r.bits, dtype=np.uint8)
     if bits is not None and bits.shape != expected.shape:
@@ -179,7 +170,7 @@ def _canonical(media):
 
 
 def _no_detection(error: str | None) -> dict:
-    """Row fields of a cell whose medium could not be embedded or attacked (counted as a miss)."""
+    """Row fields of a cell that got no detection (embedding, attack or detection failed): a miss."""
     return {
         "detect_s": None,
         "bit_acc": 0.5,
@@ -188,7 +179,6 @@ def _no_detection(error: str | None) -> dict:
         "score_kind": None,
         "p_value": None,
         "found": None,
-        "units": None,
         "error": error,
     }
 
@@ -245,7 +235,7 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
                     src = marked if kind == "marked" else media
                     row = dict(base, attack=atk.name, family=atk.family, strength=atk.strength, kind=kind)
                     if src is None:
-                        row.update(_no_detection(embed_err), attack_s=None)
+                        row.update(_no_detection(embed_err), attack_s=None, units=None)
                     else:
                         t1 = time.perf_counter()
                         try:
@@ -255,7 +245,7 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
                             attacked, err = None, f"attack: {type(e).__name__}: {e}"
                         row["attack_s"] = time.perf_counter() - t1
                         if attacked is None:
-                            row.update(_no_detection(err))
+                            row.update(_no_detection(err), units=None)
                         else:
                             row["units"] = media_units(attacked, modality)
                             row.update(_detect_row(adapter, attacked, expected))
