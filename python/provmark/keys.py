@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
-import tempfile
 from pathlib import Path
+
+from ._fileio import atomic_write_text
 
 _KEY_BYTES = 32
 _FILE_MAGIC = "provmark-key v1"
@@ -69,17 +70,7 @@ class Key:
         if path.exists() and not overwrite:
             raise FileExistsError(f"Key.save: {path} exists (pass overwrite=True to replace it)")
         text = f"{_FILE_MAGIC}\nid {self.id}\nsecret {self.__secret.hex()}\n"
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or Path("."))
-        try:
-            os.fchmod(fd, 0o600)
-            with os.fdopen(fd, "w", encoding="ascii") as f:
-                f.write(text)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write_text(path, text, mode=0o600)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Key:

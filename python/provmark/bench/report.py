@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from .._fileio import atomic_write_text
 from . import attacks as _attacks
 from .metrics import calibrate_threshold
 
@@ -68,13 +69,6 @@ SUMMARY_FIELDS = [
     "n_negatives",
 ]
 UNIT = {"image": "MP", "audio": "s of audio", "video": "MP-frames"}
-
-
-def _atomic_text(path: str, text: str) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8", newline="") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
 
 
 def _csv_text(rows: list[dict[str, Any]], fields: list[str]) -> str:
@@ -512,8 +506,8 @@ def write_report(out_dir: str, rows: list[dict[str, Any]], meta: dict[str, Any],
     """Write results.csv, summary.csv, summary.json, report.md and plots/; return the summary."""
     summary = summarize(rows, meta["settings"]["fpr"], meta.get("attacks", {}))
     rows_sorted = sorted(rows, key=lambda r: (r["modality"], r["method"], r["item"], r["attack"], r["kind"]))
-    _atomic_text(os.path.join(out_dir, "results.csv"), _csv_text(rows_sorted, ROW_FIELDS))
-    _atomic_text(os.path.join(out_dir, "summary.csv"), _csv_text(summary["table"], SUMMARY_FIELDS))
+    atomic_write_text(os.path.join(out_dir, "results.csv"), _csv_text(rows_sorted, ROW_FIELDS))
+    atomic_write_text(os.path.join(out_dir, "summary.csv"), _csv_text(summary["table"], SUMMARY_FIELDS))
     plots = _plots(out_dir, summary, meta) if plots else []
     doc = {
         "meta": meta,
@@ -522,6 +516,6 @@ def write_report(out_dir: str, rows: list[dict[str, Any]], meta: dict[str, Any],
         "table": summary["table"],
         "plots": plots,
     }
-    _atomic_text(os.path.join(out_dir, "summary.json"), json.dumps(doc, indent=2, default=str))
-    _atomic_text(os.path.join(out_dir, "report.md"), markdown(summary, meta, plots))
+    atomic_write_text(os.path.join(out_dir, "summary.json"), json.dumps(doc, indent=2, default=str))
+    atomic_write_text(os.path.join(out_dir, "report.md"), markdown(summary, meta, plots))
     return doc

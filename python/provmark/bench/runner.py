@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from .._fileio import atomic_write_text
 from . import adapters as _adapters
 from .corpus import Corpus, Item, UnreadableItem
 from .metrics import bit_accuracy, psnr, snr, ssim
@@ -168,7 +169,6 @@ def _canonical(media):
     return media
 
 
-
 def _no_detection(error: str | None) -> dict:
     """Row fields of a cell that got no detection (embedding, attack or detection failed): a miss."""
     return {
@@ -181,6 +181,7 @@ def _no_detection(error: str | None) -> dict:
         "found": None,
         "error": error,
     }
+
 
 def run_task(task: dict[str, Any]) -> dict[str, Any]:
     """Embed once for (method, item), then run every pending attack on the marked and the original item."""
@@ -279,13 +280,6 @@ def read_cells(out_dir: str) -> list[dict[str, Any]]:
                 if isinstance(row, dict) and all(k in row for k in ("method", "modality", "item", "attack", "kind")):
                     rows[_cell_key(row)] = row
     return list(rows.values())
-
-
-def _atomic_write(path: str, text: str) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
 
 
 def _run_settings(suite: Suite) -> dict[str, Any]:
@@ -394,7 +388,7 @@ def run(cfg: RunConfig, log=print) -> dict[str, Any]:
             raise ValueError(
                 f"{cfg.out_dir} holds a run with settings {prev['settings']}, not {settings}; use another --out folder"
             )
-    _atomic_write(run_path, json.dumps({"settings": settings}, indent=2))
+    atomic_write_text(run_path, json.dumps({"settings": settings}, indent=2))
 
     t_start = time.time()
     p = plan(cfg, log)

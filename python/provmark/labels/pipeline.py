@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from ._atomic import same_file
+from .._fileio import same_file
 from .binding import derive_payload_bytes
 from .elements import DEFAULT_WORDING
 from .errors import AigcFormatError, LabelError, UnsupportedFormatError

@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._atomic import atomic_write_bytes
+from .._fileio import atomic_write_bytes
 from .errors import LabelError
 from .metadata.aigc import AigcLabel
 

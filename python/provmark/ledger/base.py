@@ -224,7 +224,7 @@ class Ledger(abc.ABC):
                 dst.write(line)
                 n += 1
             return n - 1
-        from ..labels._atomic import atomic_output
+        from .._fileio import atomic_output
 
         with atomic_output(os.fspath(dst)) as tmp, open(tmp, "w", encoding="utf-8") as f:
             for line in lines():

@@ -13,14 +13,14 @@ Decompression-bomb guard: the declared size is checked before any pixel is decod
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
-import tempfile
 import warnings
 from typing import Any
 
 import numpy as np
+
+from .._fileio import atomic_output, same_file
 
 __all__ = ["MAX_PIXELS", "ImageFile", "read_image", "write_image"]
 
@@ -147,13 +147,6 @@ def _carry_info(im: Any) -> dict[str, Any]:
     return out
 
 
-def _same_file(a: str, b: str) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return os.path.realpath(a) == os.path.realpath(b)
-
-
 def write_image(
     dst: str | os.PathLike[str],
     pixels: np.ndarray,
@@ -175,7 +168,7 @@ def write_image(
         raise ValueError(f"write_image: quality must be an int in [1, 100], got {quality!r}")
     srcs = [s for s in (src, like.path) if s is not None]
     if os.path.exists(d) and not overwrite:
-        if any(_same_file(os.fspath(s), d) for s in srcs if os.path.exists(os.fspath(s))):
+        if any(same_file(os.fspath(s), d) for s in srcs if os.path.exists(os.fspath(s))):
             raise FileExistsError(f"write_image: refusing to overwrite the input file {d} (pass overwrite=True)")
         raise FileExistsError(f"write_image: {d} exists (pass overwrite=True to replace it)")
     if pixels.dtype != np.uint8 or pixels.shape != like.pixels.shape:
@@ -224,16 +217,8 @@ def write_image(
             kw["lossless"] = True
         else:
             kw["quality"] = 90 if quality is None else quality
-    folder = os.path.dirname(os.path.abspath(d))
-    fd, tmp = tempfile.mkstemp(prefix=".provmark-", suffix=ext or ".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            im.save(fh, format=fmt, **kw)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, d)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with atomic_output(d, prefix=".provmark-", suffix=ext or ".tmp") as tmp, open(tmp, "wb") as fh:
+        im.save(fh, format=fmt, **kw)
+        fh.flush()
+        os.fsync(fh.fileno())
     return d

@@ -23,7 +23,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .._atomic import atomic_output, same_file
+from ..._fileio import atomic_output, same_file
 from ..errors import (
     AigcFormatError,
     DuplicateLabelError,
