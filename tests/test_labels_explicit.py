@@ -247,9 +247,7 @@ def test_cue_mixed_over_loud_audio_never_clips(rng):
             # the cue stands out: 1 kHz level in its first tone is > 20 dB above the gap after it (ducked
             # noise)
             tone = _tone_envelope(y[s : s + int(0.1 * sr), 0].astype(np.float64), sr, win_s=0.1)[0]
-            gap = _tone_envelope(
-                y[s + int(0.1 * sr) : s + int(0.2 * sr), 0].astype(np.float64), sr, win_s=0.1
-            )[0]
+            gap = _tone_envelope(y[s + int(0.1 * sr) : s + int(0.2 * sr), 0].astype(np.float64), sr, win_s=0.1)[0]
             assert tone > 10 * gap
         # only the cue spans and their 20 ms duck ramps changed, and ramps only scale the input down
         ramp = int(0.02 * sr)

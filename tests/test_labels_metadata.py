@@ -178,9 +178,7 @@ def media(tmp_path_factory):
             p.write_bytes(_image(maker))
         elif maker == "AVIF+xmp":  # an XMP item already present (written by libavif inside the shared mdat)
             buf = io.BytesIO()
-            Image.new("RGB", (32, 24), (200, 10, 10)).save(
-                buf, "AVIF", xmp=b'<x:xmpmeta xmlns:x="adobe:ns:meta/"/>'
-            )
+            Image.new("RGB", (32, 24), (200, 10, 10)).save(buf, "AVIF", xmp=b'<x:xmpmeta xmlns:x="adobe:ns:meta/"/>')
             p.write_bytes(buf.getvalue())
         elif maker == "mp4+faststart":
             _av_file(p, "mp4", {"movflags": "faststart"})
@@ -220,9 +218,7 @@ def test_write_read_every_format(media, tmp_path, name):
     if expected:
         assert sorted(names) == sorted(expected)
     if rep.format in ("jpeg", "png", "webp", "heif"):
-        assert rep.digital_source_type == (
-            "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia",
-        )
+        assert rep.digital_source_type == ("http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia",)
     # the media itself is not re-encoded: decoding gives identical pixels / frames / samples
     assert _same_content(_decoded(src), _decoded(dst))
     # rewriting (idempotent) and propagating update in place: still one block per location
@@ -310,13 +306,9 @@ def test_exiftool_sees_the_aigc_field(media, tmp_path, name):
     labels = []
     for v in values:
         try:
-            labels.append(
-                AigcLabel.parse(v.removeprefix("(AIGC) "))
-            )  # ID3 TXXX prints as "(description) value"
+            labels.append(AigcLabel.parse(v.removeprefix("(AIGC) ")))  # ID3 TXXX prints as "(description) value"
         except AigcFormatError:
-            if v.startswith(
-                "(Binary data"
-            ):  # exiftool prints unknown RIFF chunks as binary; fetch it with -b
+            if v.startswith("(Binary data"):  # exiftool prints unknown RIFF chunks as binary; fetch it with -b
                 raw = subprocess.run(
                     ["exiftool", "-b", "-U", "-RIFF:Unknown_AIGC", str(dst)], capture_output=True, check=True
                 ).stdout
@@ -328,9 +320,7 @@ def test_exiftool_sees_the_aigc_field(media, tmp_path, name):
 
 
 @pytest.mark.skipif(shutil.which("ffprobe") is None, reason="ffprobe not installed")
-@pytest.mark.parametrize(
-    "name", ["x.mp4", "fast.mp4", "x.mov", "x.m4a", "x.mkv", "x.webm", "x.mp3", "x.flac", "x.ogg"]
-)
+@pytest.mark.parametrize("name", ["x.mp4", "fast.mp4", "x.mov", "x.m4a", "x.mkv", "x.webm", "x.mp3", "x.flac", "x.ogg"])
 def test_ffprobe_sees_the_aigc_field(media, tmp_path, name):
     dst = tmp_path / ("o" + (media / name).suffix)
     lab = AigcLabel.first_write(CODE, PID)
@@ -424,9 +414,7 @@ def test_unsupported_and_broken_files(tmp_path, media):
 def test_write_that_does_not_stick_fails_loudly(tmp_path, media, monkeypatch):
     from provmark.labels.metadata import _riff
 
-    monkeypatch.setitem(
-        md._BYTES_IO, "wav", (_riff.wav_read, lambda data, bare, wrapped: data)
-    )  # silently drops
+    monkeypatch.setitem(md._BYTES_IO, "wav", (_riff.wav_read, lambda data, bare, wrapped: data))  # silently drops
     dst = tmp_path / "out.wav"
     dst.write_bytes(b"previous")
     with pytest.raises(MetadataWriteError, match="did not stick"):

@@ -110,11 +110,7 @@ def test_stripped_and_forged_images(photos, keys, tmp_path):
     Image.open(out).save(stripped)
     assert md.read_label(stripped) is None
     rep = _verify(stripped, keys, tmp_path)
-    assert (
-        rep.verdict == "stripped"
-        and rep.ledger_records
-        and rep.ledger_records[0].produce_id == res.label.produce_id
-    )
+    assert rep.verdict == "stripped" and rep.ledger_records and rep.ledger_records[0].produce_id == res.label.produce_id
     # forged 1: the signed label copied onto unmarked content
     copied = tmp_path / "copied.png"
     md.write_label(src, copied, res.label)
@@ -131,9 +127,7 @@ def test_stripped_and_forged_images(photos, keys, tmp_path):
     assert rep.verdict == "forged" and rep.checks["signature"] == "invalid"
     # a PNG edited the same way also breaks its chunk CRCs: reported as forged, not a crash
     broken = tmp_path / "broken.png"
-    broken.write_bytes(
-        out.read_bytes().replace(res.label.produce_id.encode(), res.label.produce_id[::-1].encode())
-    )
+    broken.write_bytes(out.read_bytes().replace(res.label.produce_id.encode(), res.label.produce_id[::-1].encode()))
     rep = _verify(broken, keys, tmp_path)
     assert rep.verdict == "forged" and rep.checks["metadata"] == "invalid"
     # forged 3: label of item A on the (stripped) content of item B

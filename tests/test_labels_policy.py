@@ -99,9 +99,7 @@ def test_provider_code_type():
         Policy(12345, "dialogue")
 
 
-@pytest.mark.parametrize(
-    "text", ["AI生成", "AI合成", "人工智能生成", "人工智能生成合成", "本内容由AI生成", "ＡＩ生成"]
-)
+@pytest.mark.parametrize("text", ["AI生成", "AI合成", "人工智能生成", "人工智能生成合成", "本内容由AI生成", "ＡＩ生成"])
 def test_element_rule_accepts(text):
     assert has_required_elements(text)
     assert check_wording(text) == text

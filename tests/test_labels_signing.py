@@ -63,10 +63,7 @@ def test_payload_and_signature_tamper_detected(skey):
     parts = rc.split(".")
     # other payload, same signature
     forged_payload = ".".join([*parts[:2], "ff" + parts[2][2:], *parts[3:]])
-    assert (
-        verify_label(lab.with_reserved_code1(forged_payload), [skey.public_key]).status
-        is SignatureStatus.INVALID
-    )
+    assert verify_label(lab.with_reserved_code1(forged_payload), [skey.public_key]).status is SignatureStatus.INVALID
     # flip one character of the signature
     sig = parts[3]
     flipped = ".".join([*parts[:3], ("A" if sig[5] != "A" else "B").join([sig[:5], sig[6:]])])
@@ -81,9 +78,7 @@ def test_propagation_update_keeps_signature_valid(skey):
 def test_unknown_key_unsigned_and_foreign(skey):
     other = SigningKey.generate()
     assert verify_label(_signed(skey), [other.public_key]).status is SignatureStatus.UNKNOWN_KEY
-    assert (
-        verify_label(AigcLabel.first_write(CODE, "x"), [skey.public_key]).status is SignatureStatus.UNSIGNED
-    )
+    assert verify_label(AigcLabel.first_write(CODE, "x"), [skey.public_key]).status is SignatureStatus.UNSIGNED
     sm2 = AigcLabel.first_write(CODE, "x").with_reserved_code1("e862483430d978cbf828b8b24296ef9328d843a0")
     assert verify_label(sm2, [skey.public_key]).status is SignatureStatus.FOREIGN
     assert parse_reserved_code("PM1.zz.00.abc") is None

@@ -147,9 +147,7 @@ def test_concurrent_writer_processes(tmp_path):
     path = str(tmp_path / "shared.db")
     SQLiteLedger(path).close()
     procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", _WRITER, path, str(w), "40"], stderr=subprocess.PIPE, text=True
-        )
+        subprocess.Popen([sys.executable, "-c", _WRITER, path, str(w), "40"], stderr=subprocess.PIPE, text=True)
         for w in range(4)
     ]
     errs = [p.communicate(timeout=120)[1] for p in procs]
@@ -206,9 +204,7 @@ def test_prune_refuses_tampered_prefix(tmp_path):
             led.append(_rec(i))
         _raw(led).execute("UPDATE records SET account = 'x' WHERE seq = 1")
         with pytest.raises(ValueError, match="tampered"):
-            led.prune(
-                datetime.fromisoformat(led.get(3).time), now=datetime.now(timezone.utc) + timedelta(days=400)
-            )
+            led.prune(datetime.fromisoformat(led.get(3).time), now=datetime.now(timezone.utc) + timedelta(days=400))
 
 
 def test_bad_records_and_locations(tmp_path):

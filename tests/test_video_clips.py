@@ -30,8 +30,6 @@ ENCODERS = {
 _PHOTO: np.ndarray | None = None
 
 
-
-
 def photo() -> np.ndarray:
     global _PHOTO
     if _PHOTO is None:
