@@ -7,6 +7,7 @@ Also runs unmarked windows and windows marked with another key (false positives)
 alternating 5 s marked / unmarked segments (per-second presence).
 
 Usage:  python benchmarks/audio_robustness.py [--tracks 8] [--speech 4] [--windows 8] [--attacks a,b,...]
+        [--no-group-weights]  (A/B: decode without the per-group sync-evidence weights)
 Needs:  apt-get install extremetuxracer-data klettres-data alsa-utils ffmpeg
 """
 
@@ -154,7 +155,16 @@ def main():
     ap.add_argument("--seconds", type=float, default=40.0)
     ap.add_argument("--attacks", default=",".join(ATTACKS))
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument(
+        "--no-group-weights",
+        action="store_true",
+        help="A/B only: decode without the per-group sync-evidence weights (provmark.audio._group_reliability)",
+    )
     args = ap.parse_args()
+    if args.no_group_weights:  # the pool forks after this, so the workers inherit the patch
+        import provmark.audio as A
+
+        A._group_reliability = lambda term, sync_sign: np.ones(term.shape[1])
     attacks = [a for a in args.attacks.split(",") if a]
     tracks = music_tracks(min_seconds=args.seconds * 0.5)[: args.tracks] + speech_tracks(
         args.speech, seconds=args.seconds

@@ -171,9 +171,7 @@ def main() -> None:
     print("|---|---|---|---|---|")
     for erase in (0.0, 0.10, 0.20, 0.30, 0.40, 0.50, 0.55, 0.60, 0.65):
         r, nn, w, confs = run_trials(rng, args.trials, 64, erase=erase)
-        print(
-            f"| {erase:.0%} | {pct(r, args.trials)} | {pct(nn, args.trials)} | {w} | {np.mean(confs):.3f} |"
-        )
+        print(f"| {erase:.0%} | {pct(r, args.trials)} | {pct(nn, args.trials)} | {w} | {np.mean(confs):.3f} |")
 
     print("\n## Decode success vs Es/N0 (64-bit payload, AWGN soft values)\n")
     print("| Es/N0 per coded bit | sigma | exact payload | no payload | wrong payload | mean confidence |")
@@ -259,9 +257,7 @@ def main() -> None:
         payloads, coded = random_codewords(rng, 20, bits)
         soft = channel(rng, coded, flip=0.05, erase=0.1)
         equal = all(_core.ecc_decode(s, bits)[0] == numpy_viterbi(s, bits)[0] for s in soft)
-        equal = equal and all(
-            abs(_core.ecc_decode(s, bits)[1] - numpy_viterbi(s, bits)[1]) < 1e-5 for s in soft[:5]
-        )
+        equal = equal and all(abs(_core.ecc_decode(s, bits)[1] - numpy_viterbi(s, bits)[1]) < 1e-5 for s in soft[:5])
         t_core = time_per_call(_core.ecc_decode, soft[0], bits, 20_000)
         t_ref = time_per_call(numpy_viterbi, soft[0], bits, 20, repeats=3)
         print(f"| {bits} | {t_core * 1e6:.2f} us | {t_ref * 1e6:.0f} us | {t_ref / t_core:.0f}x | {equal} |")

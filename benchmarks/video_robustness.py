@@ -18,6 +18,7 @@ Unmarked clips go through the same attacks to count false detections.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -110,6 +111,7 @@ def main() -> None:
     ap.add_argument("--keys", type=int, default=2, help="random keys (and payloads) per source")
     ap.add_argument("--attacks", nargs="*", default=None, help="attack names (default: the issue's bars)")
     ap.add_argument("--unmarked", action="store_true", help="also run the attacks on unmarked clips")
+    ap.add_argument("--seed", type=int, default=None, help="pin keys, payloads and attack seeds (reproducible runs)")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
 
@@ -125,11 +127,14 @@ def main() -> None:
     table: dict[str, list[bool]] = {n: [] for n in names}
     false_pos: dict[str, int] = {n: 0 for n in names}
     quality = []
-    rng = np.random.default_rng()
+    rng = np.random.default_rng(args.seed)
     for sname, src in srcs.items():
         info = vio.probe(src)
         for k in range(args.keys):
-            key = pm.Key.generate()
+            if args.seed is None:
+                key = pm.Key.generate()
+            else:
+                key = pm.Key.from_bytes(hashlib.sha256(f"{args.seed}-{sname}-{k}".encode()).digest())
             payload = rng.bytes(8)
             dst = os.path.join(work, f"{sname}-k{k}-marked.mp4")
             q = mark(src, dst, key, payload)

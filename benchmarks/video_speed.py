@@ -25,6 +25,42 @@ import video_common as vc
 from provmark.media import video_io as vio
 
 
+def profile_stages(src: str, emb: pm.video.FrameEmbedder) -> dict:
+    """ms per frame of each stage of marking a decoded frame, in this thread (decoder frame threads on):
+    make_writable (copy of the decoder's frame), the luma view, the image engine's mark (LumaEmbedder.mark:
+    a new array) and the copy of the marked plane back into the frame."""
+    import av
+    import numpy as np
+
+    le = emb._marker.embedder
+    stages = {"decode": 0.0, "make_writable": 0.0, "luma_view": 0.0, "image_mark": 0.0, "copy_back": 0.0}
+    n = 0
+    with av.open(src) as c:
+        s = c.streams.video[0]
+        s.thread_type = "AUTO"
+        it = c.decode(s)
+        while True:
+            t0 = time.perf_counter()
+            try:
+                f = next(it)
+            except StopIteration:
+                break
+            t1 = time.perf_counter()
+            f.make_writable()
+            t2 = time.perf_counter()
+            lv = vio.luma_view(f)
+            a = np.ascontiguousarray(lv.y)
+            t3 = time.perf_counter()
+            out = le.mark(a)
+            t4 = time.perf_counter()
+            lv.y[...] = out
+            t5 = time.perf_counter()
+            for k, dt in zip(stages, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4), strict=True):
+                stages[k] += dt
+            n += 1
+    return {f"profile_{k}_ms": round(1000 * v / max(1, n), 2) for k, v in stages.items()}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--source", help="video file (default: a pan-and-zoom over a real photo)")
@@ -38,7 +74,11 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--detect", action="store_true", help="also time detect_file on the marked and source clips")
     ap.add_argument("--json", help="write the figures here")
+    ap.add_argument("--profile", action="store_true", help="also time the stages of marking one decoded frame")
+    ap.add_argument("--native-threads", type=int, default=None, help="provmark.set_num_threads for the marking")
     args = ap.parse_args()
+    if args.native_threads is not None:
+        pm.set_num_threads(args.native_threads)
 
     work = tempfile.mkdtemp(prefix="pm-video-speed-")
     if args.source:
@@ -89,6 +129,8 @@ def main() -> None:
                 d = pm.video.detect_file(path, key, **kw)
                 det_t[f"{kind}_{label}_s"] = round(time.perf_counter() - t0, 3)
                 det_t[f"{kind}_{label}_found"] = d.found
+    if args.profile:
+        det_t.update(profile_stages(src, emb))
     ref, mark = min(ref_t), min(mark_t)
     res = {
         "source": args.source or f"zoompan {args.size}",
@@ -105,6 +147,7 @@ def main() -> None:
         "mark_ms_per_frame": round(1000 * min(op_t) / max(1, rep.frames), 2),
         "transcode_ms_per_frame": round(1000 * ref / max(1, rep.frames), 2),
         "native_image_core": hasattr(pm._core, "image_fold"),
+        "native_threads": pm.backend_info().get("num_threads"),
         "clip_seconds": args.seconds,
         **det_t,
     }

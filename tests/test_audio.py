@@ -235,6 +235,31 @@ def test_volume_and_speed_regression(marked44):
     assert abs(det.details["speed"] - 1.02) < 0.005
 
 
+def test_lowpass_4k_regression(marked44):
+    """A 4 kHz brick-wall low-pass removes the two upper band groups. Their soft values are then pure noise;
+    the decoder weighs each group by its own sync evidence (_group_reliability) and still decodes."""
+    _, y = marked44
+    spec = np.fft.rfft(y.astype(np.float64), axis=-1)
+    spec[..., np.fft.rfftfreq(y.shape[-1], 1 / 44100) > 4000] = 0
+    z = np.fft.irfft(spec, n=y.shape[-1], axis=-1).astype(np.float32)
+    det = A.detect(z, 44100, KEY)
+    assert det.found and det.payload == PAYLOAD_BYTES
+
+
+def test_group_reliability_weights():
+    rng = np.random.default_rng(12)  # fixed: pure-noise groups exceed the t threshold by chance (~0.3 %)
+    T, ng = A.DEFAULT_LAYOUT.block_cells, 4
+    sync_sign = np.where(rng.random((T, ng)) < 0.15, rng.choice([-1.0, 1.0], (T, ng)), 0.0)
+    sync_sign[:4] = 1.0  # at least 4 sync instances per group
+    term = rng.normal(0, 1, (T, ng))
+    term[:, :2] += 5.0 * np.where(sync_sign != 0, sync_sign, 1.0)[:, :2]  # groups 0, 1 carry the mark
+    w = A._group_reliability(term, sync_sign)
+    assert w.shape == (ng,)
+    assert np.all(w[:2] == 1.0)
+    assert np.all(w[2:] < 0.5)
+    assert np.all(A._group_reliability(-np.abs(term) * sync_sign, sync_sign) == 1.0)  # no evidence: unweighted
+
+
 def test_presence_localises_a_splice():
     rate = 16000
     x = music_like(rate, 30.0, channels=1, seed=21)[0]

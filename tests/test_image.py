@@ -265,6 +265,43 @@ def test_fast_attacks(photo: str, attack: str, key: pm.Key) -> None:
 
 
 # ---- bad input -------------------------------------------------------------------------------------------
+def test_crop_reliability_weighted_read(key: pm.Key) -> None:
+    """A 25 % crop whose equal-weight read fails at the true geometry and whose reliability-weighted read
+    (each pixel weighted by 1 / local residual power) decodes; both Viterbi runs count in the p-value."""
+    from provmark import image as I
+
+    m = pm.image.embed(skimage.data.astronaut(), PAYLOAD, key)
+    a = _crop(m, 0.25, 0.0, 0.0)
+    tabs = I._tables(key.secret_bytes(), 64)
+    period = I.TILE * I._chip_size(512)  # the uncropped picture's period: a crop keeps the scale
+    search = I._Search(I._resample(I._luma(a), *a.shape[:2]), tabs)
+    _z, shift, flip, f = search.evaluate(period, 0.0)
+
+    def read(folded: np.ndarray) -> pm.Payload | None:
+        soft = tabs.soft(I._align(folded, shift, flip))
+        return pm.Payload.decode((soft / soft.std()).astype(np.float32))
+
+    assert read(f) is None
+    assert read(I._fold(search.reliability_weighted(period / I.TILE), period, 0.0)) == pm.Payload(PAYLOAD)
+    det = pm.image.detect(a, key)
+    assert det.found and det.payload == PAYLOAD, det.details
+    assert det.details["decodes"] >= 2
+    assert det.p_value >= det.details["decodes"] * 2.0**-32 * I._p_sync(det.score, det.details["hypotheses"]) * 0.999
+
+
+def test_crop_scan_finds_lattice_the_autocorrelation_misses(key: pm.Key) -> None:
+    """A 25 % crop of a 512 px photo: the lattice candidates miss its period (4/3 of the crop's nominal one,
+    whose chip is floored at 2 px); the scan of unrotated periods finds it. Unmarked, the same scan finds nothing."""
+    img = skimage.data.astronaut()
+    a = _crop(pm.image.embed(img, PAYLOAD, key), 0.25, 0.6, 0.3)
+    det = pm.image.detect(a, key)
+    assert det.found and det.payload == PAYLOAD, det.details
+    assert abs(det.details["scale"] - 4.0 / 3.0) < 0.02
+    assert abs(det.details["rotation_deg"]) < 1e-9
+    unmarked = pm.image.detect(_crop(img, 0.25, 0.6, 0.3), key)
+    assert not unmarked.found and unmarked.details["hypotheses"] > 20
+
+
 @pytest.mark.parametrize(
     "bad,exc",
     [

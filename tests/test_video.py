@@ -76,8 +76,8 @@ def test_marked_file_quality_and_layout(tmp_path, key):
     assert b.tags["title"] == "t" and len(b.chapters) == 2
     ya, _ = clips.decode_y(src)
     yb, _ = clips.decode_y(dst)
-    # the mark is a luma-only change of about 1.75 grey levels RMS (image engine default): PSNR >= 40 dB
-    # including the re-encode at CRF 8
+    # the mark is a luma-only change of about 1.9 grey levels RMS (the image engine's 1.75 times the video
+    # strength profile, video.STRENGTH_GAIN): PSNR >= 40 dB including the re-encode at CRF 8
     assert psnr(ya, yb) > 40.0
     assert psnr(ya, yb) < 60.0  # and it is there
 
@@ -255,7 +255,8 @@ def test_frames_share_one_prepared_embedder(tmp_path, key):
     emb = pm.video.FrameEmbedder(W, H, PAYLOAD, key)
     prepared = emb._marker.embedder
     assert isinstance(prepared, pm.image.LumaEmbedder) and prepared.informed == pm.video.INFORMED
-    ref = pm.image.LumaEmbedder(W, H, PAYLOAD, key, informed=pm.video.INFORMED)
+    # the video strength profile: strength 1 is STRENGTH_GAIN times the image engine's amplitude
+    ref = pm.image.LumaEmbedder(W, H, PAYLOAD, key, pm.video.STRENGTH_GAIN, informed=pm.video.INFORMED)
     grey = [np.ascontiguousarray(f[..., 1]) for f in frames[:3]]
     assert all(np.array_equal(emb.push(g), ref.mark(g)) for g in grey)
     assert emb._marker.embedder is prepared
@@ -271,3 +272,28 @@ def test_frames_share_one_prepared_embedder(tmp_path, key):
     pm.video.embed_file(src, dst, PAYLOAD, key, progress=False, crf=12)
     det = pm.video.detect_file(dst, key)
     assert det.found and det.payload == PAYLOAD
+
+
+def test_intra_frames_weigh_more_when_types_are_known(key):
+    """Decoded frames carry their picture type; under heavy compression intra frames keep more of the mark,
+    so detection also tries an average that weighs I frames above P and B frames (video.TYPE_WEIGHTS).
+    Here only every 8th frame (typed I) is marked and the others (typed B) are noisy unmarked views of a
+    moving shot: the typed frames decode, the same pictures as plain arrays (types unknown) do not."""
+    frames = clips.pan_frames(W, H, 24, dx=5, dy=2)
+    emb = pm.video.FrameEmbedder(W, H, PAYLOAD, key)
+    rng = np.random.default_rng(0)
+    typed, plain = [], []
+    for i, f in enumerate(frames):
+        intra = i % 8 == 0
+        f = emb.push(f) if intra else np.clip(f + rng.normal(0, 6, f.shape), 0, 255).astype(np.uint8)
+        vf = av.VideoFrame.from_ndarray(f, format="rgb24").reformat(format="yuv420p")
+        vf.pict_type = av.video.frame.PictureType.I if intra else av.video.frame.PictureType.B
+        typed.append(vf)
+        plain.append(f)
+    assert [pm.video._frame_weight(v) for v in typed[:2]] == [pm.video.TYPE_WEIGHTS[1], pm.video.TYPE_WEIGHTS[3]]
+    det = pm.video.detect_frames(typed, key, fps=8)
+    assert det.found and det.payload == PAYLOAD
+    assert det.details["decision"] == "type_weighted"
+    base = pm.video.detect_frames(plain, key, fps=8)
+    assert not base.found
+    assert det.details["averages_tried"] == base.details["averages_tried"] + 1  # counted in the p-value

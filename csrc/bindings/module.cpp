@@ -10,6 +10,8 @@ void register_backend(py::module_& m);
 void register_rng(py::module_& m);
 void register_ecc(py::module_& m);
 void register_image(py::module_& m);
+void register_gpu(py::module_& m);
+void register_audio(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "provmark native core (C++17, optional CUDA). Internal: use the provmark package API.";
@@ -29,4 +31,6 @@ PYBIND11_MODULE(_core, m) {
   register_rng(m);
   register_ecc(m);
   register_image(m);
+  register_gpu(m);
+  register_audio(m);
 }

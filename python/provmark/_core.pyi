@@ -46,6 +46,65 @@ def ecc_coded_length(payload_bits: int) -> int: ...
 def ecc_encode(payload: bytes) -> npt.NDArray[np.uint8]: ...
 def ecc_decode(soft: npt.NDArray[np.float32], payload_bits: int) -> tuple[bytes | None, float]: ...
 
+# -- audio engine (csrc/core/audio_*; internal, driven by provmark.audio) ------------------------------------
+def audio_kernel_isa() -> str: ...
+def audio_fft(x: npt.NDArray[np.complex128]) -> npt.NDArray[np.complex128]: ...
+
+class AudioEmbedCore:
+    def __init__(
+        self,
+        channels: int,
+        hop: int,
+        cell_hops: int,
+        edges: npt.NDArray[np.int32],
+        chips: npt.NDArray[np.float64],
+        dither: npt.NDArray[np.float64],
+        bits: npt.NDArray[np.int8],
+        ng: int,
+        step: float,
+        gamma: float,
+        cap: float,
+        alpha: float,
+        snr_db: float,
+        local_snr_db: float,
+        leak: float,
+        floor: float,
+    ) -> None: ...
+    def run(
+        self,
+        x: npt.NDArray[np.float64] | npt.NDArray[np.float32] | npt.NDArray[np.int16],
+        ncells: int,
+        out: npt.NDArray[np.generic] | None = None,
+        clip: bool = False,
+    ) -> npt.NDArray[np.generic]: ...
+    @property
+    def bucket(self) -> float: ...
+    @property
+    def t_next(self) -> int: ...
+    @property
+    def acc(self) -> npt.NDArray[np.float64]: ...
+
+def audio_analysis(x: npt.NDArray[np.float64], hop: int, top: int) -> npt.NDArray[np.float64]: ...
+def audio_projections(
+    cs: npt.NDArray[np.float64],
+    edges: npt.NDArray[np.int32],
+    chips: npt.NDArray[np.float64],
+    ng: int,
+    cell_hops: int,
+    log_floor: float,
+    speed: float,
+    w0: float,
+    w1: float,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...
+def audio_fold(
+    p: npt.NDArray[np.float64],
+    w: npt.NDArray[np.float64],
+    dither: npt.NDArray[np.float64],
+    sign: npt.NDArray[np.float64],
+    step: float,
+    cell_hops: int,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...
+
 # -- image engine (csrc/core/image_*) ------------------------------------------------------------------------
 def image_luma(image: npt.NDArray[np.generic], batch: bool = False) -> npt.NDArray[np.float32]: ...
 def image_mask(y: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]: ...
@@ -61,3 +120,71 @@ def image_embed_apply(
     chip: float,
     target_rms: float,
 ) -> npt.NDArray[np.generic]: ...
+def image_embed_analyse(
+    image: npt.NDArray[np.generic], work_h: int = 0, work_w: int = 0
+) -> tuple[npt.NDArray[np.uint16], npt.NDArray[np.float32] | None, npt.NDArray[np.float32] | None]: ...
+def image_luma_work(image: npt.NDArray[np.generic], work_h: int, work_w: int) -> npt.NDArray[np.float32]: ...
+def image_embed_fused(
+    image: npt.NDArray[np.generic],
+    mask_q: npt.NDArray[np.uint16],
+    tile: npt.NDArray[np.float32],
+    chip: float,
+    target_rms: float,
+) -> npt.NDArray[np.generic]: ...
+def image_pattern(
+    tile: npt.NDArray[np.float32], height: int, width: int, chip: float, mask: npt.NDArray[np.float32] | None = None
+) -> tuple[npt.NDArray[np.float32], float]: ...
+def image_flatten_spectrum(p: npt.NDArray[np.float32], sigma_y: float, sigma_x: float) -> npt.NDArray[np.float32]: ...
+def image_lattice_scores(
+    a: npt.NDArray[np.float32], periods: npt.NDArray[np.float64], thetas: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]: ...
+
+# -- CUDA image kernels (csrc/cuda/image_cuda.h; internal, used by provmark.gpu) --------------------------------
+# Device memory crosses as integer pointers, CUDA streams as integer cudaStream_t handles.
+class CudaFrameView:
+    def __init__(
+        self,
+        ptr: int,
+        dtype: str,
+        n: int,
+        height: int,
+        width: int,
+        channels: int,
+        stride_n: int,
+        stride_y: int,
+        stride_x: int,
+        stride_c: int,
+        scale: float,
+        shift: int = 0,
+        vmax: float = 0.0,
+    ) -> None: ...
+    @property
+    def ptr(self) -> int: ...
+    @property
+    def dtype(self) -> str: ...
+    @property
+    def shape(self) -> tuple[int, int, int, int]: ...
+    @property
+    def strides(self) -> tuple[int, int, int, int]: ...
+
+def cuda_pointer_device(ptr: int) -> int: ...
+def cuda_image_luma(frames: CudaFrameView, out: int, stream: int = 0) -> None: ...
+def cuda_image_mask(frames: CudaFrameView, out: int, stream: int = 0) -> None: ...
+def cuda_image_resample(frames: CudaFrameView, out: int, out_h: int, out_w: int, stream: int = 0) -> None: ...
+def cuda_image_blur(src: int, n: int, height: int, width: int, sigma: float, out: int, stream: int = 0) -> None: ...
+def cuda_image_whiten(
+    y: int, n: int, height: int, width: int, chip: float, out: int, den_in: int = 0, den_out: int = 0, stream: int = 0
+) -> None: ...
+def cuda_image_fold(
+    w: int, n: int, height: int, width: int, period: float, theta: float, out: int, side: int = 128, stream: int = 0
+) -> None: ...
+def cuda_sum_planes(src: int, n: int, plane: int, out: int, stream: int = 0) -> None: ...
+def cuda_image_embed(
+    frames: CudaFrameView,
+    out: CudaFrameView,
+    tiles: npt.NDArray[np.float32],
+    chip: float,
+    target_rms: float,
+    stream: int = 0,
+) -> None: ...
+def cuda_copy_to_host(src: int, dst: npt.NDArray[np.generic], stream: int = 0) -> None: ...

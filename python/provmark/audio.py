@@ -40,6 +40,11 @@ How it works (figures in docs/audio.md; prototype and sweeps in benchmarks/audio
   I0(lambda R) <= exp(lambda**2 R**2 / 4): P(z >= t) <= exp(-t**2 / 2) for z = score / sqrt(sum(R**2) / 2),
   for any audio. The p-value multiplies that by the number of phases and speeds tried, and by
   (CRC-checked candidates) * 2**-32 when a payload decodes.
+
+Implementation: the hot paths run in the C++ core (csrc/core/audio_*: _core.AudioEmbedCore, audio_analysis,
+audio_projections, audio_fold); the NumPy functions here (_EmbedState._run_numpy, _Analysis, _projections,
+_phase_terms) are the reference it is tested against (tests/test_audio_native.py) and stay selectable with
+impl="numpy" in the private entry points (_embed, _embed_array, _detect, _EmbedState).
 """
 
 from __future__ import annotations
@@ -134,6 +139,16 @@ def _core():
     from provmark import _core
 
     return _core
+
+
+_IMPLS = ("native", "numpy")
+
+
+def _check_impl(impl: str) -> str:
+    """The engine implementation: "native" (csrc/core/audio_*, the default) or "numpy" (the reference)."""
+    if impl not in _IMPLS:
+        raise ValueError(f"impl must be one of {_IMPLS}, got {impl!r}")
+    return impl
 
 
 def _key_bytes(key: Any) -> bytes:
@@ -307,7 +322,14 @@ class _EmbedState:
     _CHUNK_CELLS = 256
 
     def __init__(
-        self, rate: int, channels: int, coded: np.ndarray, kb: bytes, strength: float, layout: Layout = DEFAULT_LAYOUT
+        self,
+        rate: int,
+        channels: int,
+        coded: np.ndarray,
+        kb: bytes,
+        strength: float,
+        layout: Layout = DEFAULT_LAYOUT,
+        impl: str = "native",
     ) -> None:
         self.layout = layout
         self.h = hop_length(rate, layout)
@@ -325,9 +347,41 @@ class _EmbedState:
         self.buf = np.zeros((channels, 0))  # input from sample t_next * 4H
         self.acc = np.zeros((channels, self.h))  # tail (last hop) of the previous cells' delta
         self.total_in = 0
+        self.impl = _check_impl(impl)
+        self.native = None
+        if self.impl == "native":
+            self.native = _core().AudioEmbedCore(
+                channels,
+                self.h,
+                layout.cell_hops,
+                self.edges.astype(np.int32),
+                np.ascontiguousarray(self.tables.chips, dtype=np.float64),
+                np.ascontiguousarray(self.tables.dither, dtype=np.float64),
+                np.ascontiguousarray(self.bits, dtype=np.int8),
+                self.ng,
+                layout.step,
+                layout.gamma,
+                layout.cap,
+                strength,
+                layout.snr_db,
+                layout.local_snr_db,
+                layout.bucket_leak,
+                layout.floor,
+            )
 
     def _run(self, ncells: int) -> np.ndarray:
         """Embed cells t_next .. t_next + ncells - 1 (buf must hold (4 ncells + 1) H samples)."""
+        if self.native is not None:
+            if ncells == 0:
+                return np.zeros((self.channels, 0))
+            y = self.native.run(self.buf, ncells)
+            self.t_next += ncells
+            self.buf = self.buf[:, ncells * self.layout.cell_hops * self.h :]
+            return y
+        return self._run_numpy(ncells)
+
+    def _run_numpy(self, ncells: int) -> np.ndarray:
+        """NumPy reference of AudioEmbedCore.run (csrc/core/audio_cpu.cpp CellEmbedder::run)."""
         lay, h, ch = self.layout, self.h, self.layout.cell_hops
         outs = []
         done = 0
@@ -365,11 +419,45 @@ class _EmbedState:
         return np.concatenate(outs, axis=1) if outs else np.zeros((self.channels, 0))
 
     def push(self, x: np.ndarray) -> np.ndarray:
-        self.buf = np.concatenate([self.buf, x], axis=1) if self.buf.shape[1] else x.copy()
+        """x: [C, k] float64, owned by the caller's _to_array copy (kept without another copy)."""
+        self.buf = np.concatenate([self.buf, x], axis=1) if self.buf.shape[1] else x
         self.total_in += x.shape[1]
         span = self.layout.cell_hops * self.h
         ncells = max(0, (self.buf.shape[1] - self.h) // span)
         return self._run(ncells)
+
+    def push_native(self, x: np.ndarray, out_dtype: np.dtype) -> np.ndarray:
+        """push() for the native core in the caller's dtypes: x [C, k] float32/float64/int16 (C order) ->
+        output samples in out_dtype, clipped (int16 rounded) by the core, as embed() writes them."""
+        if self.buf.shape[1] == 0:
+            self.buf = x
+        elif self.buf.dtype == x.dtype:
+            self.buf = np.concatenate([self.buf, x], axis=1)
+        else:  # mixed dtypes: continue in float64 (int16 is value / 32768)
+            self.buf = np.concatenate([_as_float64(self.buf), _as_float64(x)], axis=1)
+        self.total_in += x.shape[1]
+        span = self.layout.cell_hops * self.h
+        ncells = max(0, (self.buf.shape[1] - self.h) // span)
+        out = np.empty((self.channels, ncells * span), dtype=out_dtype)
+        if ncells:
+            self.native.run(self.buf, ncells, out, True)
+            self.t_next += ncells
+            self.buf = self.buf[:, ncells * span :]
+        return out
+
+    def flush_native(self, out_dtype: np.dtype) -> np.ndarray:
+        span = self.layout.cell_hops * self.h
+        remaining = self.buf.shape[1]
+        if remaining == 0:
+            return np.zeros((self.channels, 0), dtype=out_dtype)
+        ncells = -(-remaining // span)
+        tail = np.zeros((self.channels, ncells * span + self.h), dtype=self.buf.dtype)
+        tail[:, :remaining] = self.buf
+        out = np.empty((self.channels, ncells * span), dtype=out_dtype)
+        self.native.run(tail, ncells, out, True)
+        self.t_next += ncells
+        self.buf = self.buf[:, remaining:]
+        return out[:, :remaining]
 
     def flush(self) -> np.ndarray:
         span = self.layout.cell_hops * self.h
@@ -383,11 +471,37 @@ class _EmbedState:
         return y[:, :remaining]
 
 
+def _as_float64(x: np.ndarray) -> np.ndarray:
+    return x.astype(np.float64) / 32768.0 if x.dtype == np.int16 else x.astype(np.float64)
+
+
 def _embed_array(
-    x: np.ndarray, rate: int, coded: np.ndarray, kb: bytes, strength: float, layout: Layout = DEFAULT_LAYOUT
+    x: np.ndarray,
+    rate: int,
+    coded: np.ndarray,
+    kb: bytes,
+    strength: float,
+    layout: Layout = DEFAULT_LAYOUT,
+    impl: str = "native",
 ) -> np.ndarray:
-    """x: [C, n] float64 -> marked [C, n] float64 (not clipped)."""
-    st = _EmbedState(rate, x.shape[0], coded, kb, strength, layout)
+    """x: [C, n] float64 -> marked [C, n] float64 (not clipped). impl: "native" (C++ core) or "numpy"."""
+    st = _EmbedState(rate, x.shape[0], coded, kb, strength, layout, impl)
+    if st.native is not None:
+        # One shot without the streaming buffer's copies: the whole cells straight from x into y, then the
+        # zero-padded tail exactly as flush() pads it.
+        h, span, n = st.h, layout.cell_hops * st.h, x.shape[1]
+        x = np.ascontiguousarray(x)
+        y = np.empty_like(x)
+        full = max(0, (n - h) // span)
+        if full:
+            st.native.run(x, full, y)
+        rest = n - full * span
+        if rest:
+            nc = -(-rest // span)
+            tail = np.zeros((x.shape[0], nc * span + h))
+            tail[:, :rest] = x[:, full * span :]
+            y[:, full * span :] = st.native.run(tail, nc)[:, :rest]
+        return y
     y = st.push(x)
     return np.concatenate([y, st.flush()], axis=1)[:, : x.shape[1]]
 
@@ -423,6 +537,24 @@ class _Analysis:
             self.cs[s:e, 1:] = np.cumsum(p, axis=-1)
         self.e1 = self.cs[:, self.edges[1:]] - self.cs[:, self.edges[:-1]] if self.nfr else np.zeros((0, 1))
 
+    def projections(self, speed: float, ng: int, tables: _Tables) -> tuple[np.ndarray, np.ndarray] | None:
+        """(p, w) of _projections at `speed`, or None when the audio holds less than one cell."""
+        e = self.band_energy(speed)
+        if e.shape[0] < self.layout.cell_hops:
+            return None
+        return _projections(e, ng, tables, self.n, self.layout)
+
+    def scores(self, p: np.ndarray, w: np.ndarray, tables: _Tables, ng: int) -> tuple[np.ndarray, Any]:
+        """Sync z of every block phase [P], and a function phase -> folded terms [T, ng]."""
+        lay = self.layout
+        sync = tables.is_sync[:, :ng]
+        sign = np.where(sync, 1.0 - 2.0 * tables.sync_bit[:, :ng], 0.0)  # bit 0 -> +cos
+        term, r2 = _phase_terms(p, w, tables, ng, lay)  # [P, T, ng]
+        score = np.einsum("mtg,tg->m", term, sign)
+        var = 0.5 * np.einsum("mtg,tg->m", r2, sync.astype(np.float64))
+        z = np.where(var > 0, score / np.sqrt(np.maximum(var, 1e-300)), 0.0)
+        return z, lambda m: term[m]
+
     def band_energy(self, speed: float) -> np.ndarray:
         """Band energies per hop as the unmodified signal would show them, for audio played `speed` x faster.
 
@@ -444,6 +576,53 @@ class _Analysis:
             ft = (tpos - j0)[:, None]
             e = e[j0] * (1 - ft) + e[j1] * ft
         return e
+
+
+class _NativeAnalysis:
+    """_Analysis on the C++ core (audio_analysis / audio_projections / audio_fold): same attributes."""
+
+    def __init__(self, x: np.ndarray, rate: int, layout: Layout, max_scale: float = 1.06) -> None:
+        self.layout = layout
+        self.rate = rate
+        self.h = hop_length(rate, layout)
+        self.n = 2 * self.h
+        self.edges = layout.band_edges()[: layout.groups_for_rate(rate) * layout.group + 1]
+        self.top = min(self.n // 2 + 1, math.ceil(self.edges[-1] * max_scale) + 2)
+        if x.strides[-1] != x.itemsize:  # the core reads contiguous rows (row views like x[:, shift:] are fine)
+            x = np.ascontiguousarray(x)
+        self.cs = _core().audio_analysis(x, self.h, self.top)
+        self.nfr = self.cs.shape[0]
+        self._edges32 = self.edges.astype(np.int32)
+
+    def projections(self, speed: float, ng: int, tables: _Tables) -> tuple[np.ndarray, np.ndarray] | None:
+        lay = self.layout
+        p, w = _core().audio_projections(
+            self.cs,
+            self._edges32,
+            np.ascontiguousarray(tables.chips, dtype=np.float64),
+            ng,
+            lay.cell_hops,
+            lay.floor * self.n * lay.cell_hops,
+            float(speed),
+            _SNR_W0,
+            _SNR_W1,
+        )
+        return (p, w) if p.shape[0] else None
+
+    def scores(self, p: np.ndarray, w: np.ndarray, tables: _Tables, ng: int) -> tuple[np.ndarray, Any]:
+        lay = self.layout
+        sign = np.where(tables.is_sync, 1.0 - 2.0 * tables.sync_bit, 0.0)
+        fc, fs, z = _core().audio_fold(p, w, tables.dither, sign, lay.step, lay.cell_hops)
+        P, ch, T = lay.block_hops, lay.cell_hops, lay.block_cells
+        d = 2.0 * np.pi * tables.dither[:, :ng]
+        cd, sd = np.cos(d), np.sin(d)
+        steps = ch * np.arange(T)
+
+        def term(m: int) -> np.ndarray:
+            idx = (m + steps) % P
+            return fc[idx] * cd + fs[idx] * sd
+
+        return z, term
 
 
 def _projections(e: np.ndarray, ng: int, tables: _Tables, n: int, layout: Layout) -> tuple[np.ndarray, np.ndarray]:
@@ -475,7 +654,7 @@ class _Candidate:
     payload: bytes | None
     confidence: float
     shift: int = 0  # samples skipped before the analysis (sub-hop refinement)
-    analysis: Any = None  # the _Analysis the phase refers to
+    analysis: Any = None  # the _Analysis / _NativeAnalysis the phase refers to
 
 
 def _phase_terms(p: np.ndarray, w: np.ndarray, tables: _Tables, ng: int, layout: Layout) -> np.ndarray:
@@ -500,6 +679,28 @@ def _phase_terms(p: np.ndarray, w: np.ndarray, tables: _Tables, ng: int, layout:
     return fc[idx] * np.cos(d)[None] + fs[idx] * np.sin(d)[None], fc[idx] ** 2 + fs[idx] ** 2
 
 
+_GW_T = 3.0  # sync t-statistic at which a group's soft values count fully (benchmarks/audio_robustness.py)
+
+
+def _group_reliability(term: np.ndarray, sync_sign: np.ndarray) -> np.ndarray:
+    """Per-group soft-value weights in [0, 1] from the candidate's own sync instances: [ng].
+
+    At the candidate phase, sign * term over a group's sync instances measures that group's mark in this
+    very file: mean mu, spread var, t = mu / sqrt(var / n). A group that a low-pass, a codec's band limit
+    or noise destroyed reads t ~ 0 and would only add noise to the payload's soft values; its weight is
+    clip(t / _GW_T, 0, 1), so groups with clear evidence keep weight 1 (as without weights). Detection
+    only: the sync statistic and the p-value are unchanged (the CRC bound holds for any decoding).
+    """
+    sync = sync_sign != 0
+    v = (term * sync_sign)[:, : term.shape[1]]
+    n = np.maximum(sync.sum(axis=0), 1)
+    mu = (v * sync).sum(axis=0) / n
+    var = (((v - mu[None, :]) ** 2) * sync).sum(axis=0) / np.maximum(n - 1, 1)
+    t = mu / np.sqrt(np.maximum(var, 1e-300) / n)  # evidence that the group carries the mark here
+    w = np.clip(t / _GW_T, 0.0, 1.0)
+    return w if w.max() > 0 else np.ones_like(w)
+
+
 def _better(cand: _Candidate, best: _Candidate | None) -> bool:
     """A decoded payload beats no payload; otherwise the higher sync statistic wins."""
     if best is None:
@@ -518,35 +719,32 @@ def _detect_core(
     layout: Layout = DEFAULT_LAYOUT,
     bits: int = PAYLOAD_BITS,
     fpr: float | None = None,
+    impl: str = "native",
 ) -> dict[str, Any]:
     """Search speeds x block phases, decode the best sync phases. Returns a dict of raw results."""
     c = _core()
     n_coded = int(c.ecc_coded_length(bits))
     tables = _tables(kb, layout, n_coded)
     ng = layout.groups_for_rate(rate)
-    an = _Analysis(x, rate, layout, max_scale=max(speeds) * 1.01)
-    sync = tables.is_sync[:, :ng]
-    sign = np.where(sync, 1.0 - 2.0 * tables.sync_bit[:, :ng], 0.0)  # bit 0 -> +cos
-    data = ~sync
+    analysis = _NativeAnalysis if _check_impl(impl) == "native" else _Analysis
+    an = analysis(x, rate, layout, max_scale=max(speeds) * 1.01)
+    data = ~tables.is_sync[:, :ng]
     bit_idx = tables.bit[:, :ng][data]
+    sync_sign = np.where(tables.is_sync[:, :ng], 1.0 - 2.0 * tables.sync_bit[:, :ng], 0.0)
     state: dict[str, Any] = {"n_tests": 0, "tried": 0, "best": None}
 
-    def search(an: _Analysis, shift: int, speed_list: tuple[float, ...]) -> None:
+    def search(an: Any, shift: int, speed_list: tuple[float, ...]) -> None:
         cands: list[tuple[float, float, int, np.ndarray]] = []
         decoded: set[tuple[float, int]] = set()
         # speeds nearest 1 first: a strong mark found at speed 1 ends the search early
         for s in sorted(speed_list, key=lambda v: abs(v - 1.0)):
-            e = an.band_energy(s)
-            if e.shape[0] < layout.cell_hops:
+            pw = an.projections(s, ng, tables)
+            if pw is None:
                 continue
-            p, w = _projections(e, ng, tables, an.n, layout)
-            term, r2 = _phase_terms(p, w, tables, ng, layout)  # [P, T, ng]
-            score = np.einsum("mtg,tg->m", term, sign)
-            var = 0.5 * np.einsum("mtg,tg->m", r2, sync.astype(np.float64))
-            z = np.where(var > 0, score / np.sqrt(np.maximum(var, 1e-300)), 0.0)
+            z, term = an.scores(pw[0], pw[1], tables, ng)
             state["n_tests"] += z.shape[0]
-            for m in np.argsort(-z)[:n_candidates]:
-                cands.append((float(z[m]), s, int(m), term[m]))
+            for m in np.argsort(-z, kind="stable")[:n_candidates]:
+                cands.append((float(z[m]), s, int(m), term(int(m))))
             # decode the best candidates so far now, so a clear detection can stop the search
             cands.sort(key=lambda t_: -t_[0])
             del cands[n_candidates:]
@@ -554,6 +752,7 @@ def _detect_core(
                 if (sc, mc) in decoded:
                     continue
                 decoded.add((sc, mc))
+                tm = tm * _group_reliability(tm, sync_sign)[None, :]
                 soft = -np.bincount(bit_idx, weights=tm[data], minlength=n_coded)
                 payload, conf = c.ecc_decode(soft.astype(np.float32), bits)
                 state["tried"] += 1
@@ -582,7 +781,7 @@ def _detect_core(
         if x.shape[1] - shift < an.n + layout.cell_hops * h:
             break
         search(
-            _Analysis(x[:, shift:], rate, layout, max_scale=max(speeds) * 1.01),
+            analysis(x[:, shift:], rate, layout, max_scale=max(speeds) * 1.01),
             shift,
             (b.speed if b is not None else 1.0,),
         )
@@ -611,13 +810,13 @@ def _p_value(z: float, n_tests: int, decoded: bool, tried: int) -> float:
 
 
 def _presence(
-    an: _Analysis, speed: float, phase: int, tables: _Tables, inst_bits: np.ndarray | None, ng: int, layout: Layout
+    an: Any, speed: float, phase: int, tables: _Tables, inst_bits: np.ndarray | None, ng: int, layout: Layout
 ) -> list[float]:
     """Presence z per second: sum of +-cos(2 pi (p / step - dither)) of the aligned instances / sqrt(n / 2)."""
-    e = an.band_energy(speed)
-    if e.shape[0] < layout.cell_hops:
+    pw = an.projections(speed, ng, tables)
+    if pw is None:
         return []
-    p, w = _projections(e, ng, tables, an.n, layout)
+    p, w = pw
     ch, P = layout.cell_hops, layout.block_hops
     j = np.arange(p.shape[0])
     sel = ((j - phase) % ch) == 0
@@ -656,8 +855,12 @@ def _check_rate(sample_rate: Any) -> int:
     return r
 
 
-def _to_array(samples: Any, fn: str) -> tuple[np.ndarray, dict[str, Any]]:
-    """Any accepted input -> ([C, n] float64, info to restore the caller's type, dtype and shape)."""
+def _to_array(samples: Any, fn: str, convert: bool = True) -> tuple[np.ndarray, dict[str, Any]]:
+    """Any accepted input -> ([C, n] float64, info to restore the caller's type, dtype and shape).
+
+    convert=False: the validated samples as [C, n] in their own dtype (float32, float64 or int16; int16
+    means value / 32768), C-contiguous, for the native core, which converts as it reads.
+    """
     info: dict[str, Any] = {"torch": False}
     if type(samples).__module__.startswith("torch"):
         if getattr(samples, "device", None) is not None and samples.device.type != "cpu":
@@ -679,18 +882,23 @@ def _to_array(samples: Any, fn: str) -> tuple[np.ndarray, dict[str, Any]]:
     if x.shape[1] == 0:
         raise ValueError(f"{fn}: samples are empty (shape {samples.shape})")
     if samples.dtype == np.int16:
-        xf = x.astype(np.float64) / 32768.0
+        if not convert:
+            return np.ascontiguousarray(x), info
+        xf = x.astype(np.float64, order="C") / 32768.0
     else:
-        xf = x.astype(np.float64)
-        if not np.all(np.isfinite(xf)):
+        hi, lo = float(x.max()), float(x.min())  # NaN propagates; two passes, no temporary array
+        if not (math.isfinite(hi) and math.isfinite(lo)):
             raise ValueError(f"{fn}: samples contain NaN or infinite values")
-        peak = float(np.max(np.abs(xf)))
+        peak = max(hi, -lo)
         if peak > _MAX_FLOAT_PEAK:
             raise ValueError(
                 f"{fn}: float samples must lie in [-1, 1] (decoder overshoot up to "
                 f"{_MAX_FLOAT_PEAK} is tolerated), got a peak of {peak:.4g}; int-scaled audio "
                 "should be passed as int16 or divided by 32768"
             )
+        if not convert:
+            return np.ascontiguousarray(x), info
+        xf = x.astype(np.float64, order="C")  # C order: the native core reads rows
     return xf, info
 
 
@@ -699,7 +907,12 @@ def _from_array(y: np.ndarray, info: dict[str, Any]) -> Any:
     if dt == np.int16:
         out = np.clip(np.round(y * 32768.0), -32768, 32767).astype(np.int16)
     else:
-        out = np.clip(y, -1.0, 1.0).astype(dt)
+        out = np.clip(y, -1.0, 1.0, out=y).astype(dt, copy=False)  # y is the engine's own array
+    return _restore(out, info)
+
+
+def _restore(out: np.ndarray, info: dict[str, Any]) -> Any:
+    """[C, n] in the caller's dtype -> the caller's shape and type (numpy or torch)."""
     if info["ndim"] == 1:
         out = out[0]
     if info["torch"]:
@@ -738,16 +951,43 @@ def embed(samples: Any, sample_rate: int, payload: Any, key: Any, strength: floa
     samples: float32/float64 in [-1, 1] or int16, shape (n,) or (channels, n), numpy or torch CPU tensor.
     The output is clipped to the input's range (float: [-1, 1]; int16: its full range).
     """
+    return _embed(samples, sample_rate, payload, key, strength)
+
+
+def _embed(samples: Any, sample_rate: int, payload: Any, key: Any, strength: float = 1.0, impl: str = "native"):
+    """embed() with a choice of implementation ("native" or the NumPy reference "numpy")."""
     rate = _check_rate(sample_rate)
-    x, info = _to_array(samples, "embed")
+    native = _check_impl(impl) == "native"
+    x, info = _to_array(samples, "embed", convert=not native)
     if x.shape[1] < frame_length(rate):
         raise ValueError(
             f"embed: need at least one frame ({frame_length(rate)} samples at {rate} Hz), got {x.shape[1]}"
         )
     kb = _key_bytes(key)
     _, coded = _payload_bits(payload)
-    y = _embed_array(x, rate, coded, kb, _check_strength(strength))
+    strength = _check_strength(strength)
+    if native:
+        return _restore(_embed_native(x, rate, coded, kb, strength), info)
+    y = _embed_array(x, rate, coded, kb, strength, impl=impl)
     return _from_array(y, info)
+
+
+def _embed_native(x: np.ndarray, rate: int, coded: np.ndarray, kb: bytes, strength: float) -> np.ndarray:
+    """x: [C, n] float32/float64/int16 -> marked [C, n] of the same dtype, clipped (int16: rounded), with
+    the native core reading and writing the caller's dtype directly (no float64 copies)."""
+    st = _EmbedState(rate, x.shape[0], coded, kb, strength, DEFAULT_LAYOUT, "native")
+    h, span, n = st.h, DEFAULT_LAYOUT.cell_hops * st.h, x.shape[1]
+    y = np.empty_like(x)
+    full = max(0, (n - h) // span)
+    if full:
+        st.native.run(x, full, y, True)
+    rest = n - full * span
+    if rest:  # the zero-padded tail, exactly as _EmbedState.flush() pads it
+        nc = -(-rest // span)
+        tail = np.zeros((x.shape[0], nc * span + h), dtype=x.dtype)
+        tail[:, :rest] = x[:, full * span :]
+        y[:, full * span :] = st.native.run(tail, nc, np.empty((x.shape[0], nc * span), dtype=x.dtype), True)[:, :rest]
+    return y
 
 
 def detect(samples: Any, sample_rate: int, key: Any, *, fpr: float = DEFAULT_FPR, speed_search: bool = False):
@@ -758,6 +998,11 @@ def detect(samples: Any, sample_rate: int, key: Any, *, fpr: float = DEFAULT_FPR
     "speed", "sync_z", "confidence" (Viterbi agreement), "segments" (presence z per second of input: about
     0 where unmarked, several units where marked), "n_tests" (phases x speeds searched).
     """
+    return _detect(samples, sample_rate, key, fpr=fpr, speed_search=speed_search)
+
+
+def _detect(samples: Any, sample_rate: int, key: Any, *, fpr: float, speed_search: bool, impl: str = "native"):
+    """detect() with a choice of implementation ("native" or the NumPy reference "numpy")."""
     from provmark.detection import Detection
 
     rate = _check_rate(sample_rate)
@@ -770,7 +1015,7 @@ def detect(samples: Any, sample_rate: int, key: Any, *, fpr: float = DEFAULT_FPR
     if x.shape[1] < need:
         raise ValueError(f"detect: need at least {need} samples ({need / rate:.3f} s) at {rate} Hz, got {x.shape[1]}")
     speeds = SPEEDS_SEARCH if speed_search else SPEEDS_DEFAULT
-    r = _detect_core(x, rate, kb, speeds, layout=layout, fpr=fpr)
+    r = _detect_core(x, rate, kb, speeds, layout=layout, fpr=fpr, impl=impl)
     best: _Candidate = r["best"]
     decoded = best.payload is not None
     p = _p_value(best.z, r["n_tests"], decoded, r["tried"])
@@ -817,14 +1062,23 @@ class StreamEmbedder:
     def push(self, chunk: Any) -> Any:
         if self._closed:
             raise RuntimeError("StreamEmbedder: push() after flush()")
-        if isinstance(chunk, np.ndarray) and chunk.size == 0 and chunk.ndim in (1, 2):
-            x, info = np.zeros((self.channels, 0)), {"dtype": chunk.dtype, "ndim": chunk.ndim, "torch": False}
+        native = self._state.native is not None
+        if (
+            isinstance(chunk, np.ndarray)
+            and chunk.size == 0
+            and chunk.ndim in (1, 2)
+            and chunk.dtype in (np.float32, np.float64, np.int16)
+        ):
+            dt = chunk.dtype if native else np.float64
+            x, info = np.zeros((self.channels, 0), dtype=dt), {"dtype": chunk.dtype, "ndim": chunk.ndim, "torch": False}
         else:
-            x, info = _to_array(chunk, "StreamEmbedder.push")
+            x, info = _to_array(chunk, "StreamEmbedder.push", convert=not native)
         if x.shape[0] != self.channels:
             raise ValueError(f"StreamEmbedder.push: expected {self.channels} channels, got shape {tuple(chunk.shape)}")
         if self._info is None:
             self._info = info
+        if native:  # the core reads and writes the caller's dtypes (no float64 copies), as embed() does
+            return _restore(self._state.push_native(x, self._info["dtype"]), self._info)
         return _from_array(self._state.push(x), self._info)
 
     def flush(self) -> Any:
@@ -832,6 +1086,8 @@ class StreamEmbedder:
             raise RuntimeError("StreamEmbedder: flush() called twice")
         self._closed = True
         info = self._info or {"dtype": np.dtype(np.float32), "ndim": 2 if self.channels > 1 else 1, "torch": False}
+        if self._state.native is not None:
+            return _restore(self._state.flush_native(info["dtype"]), info)
         return _from_array(self._state.flush(), info)
 
 

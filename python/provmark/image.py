@@ -67,9 +67,17 @@ DEFAULT_FPR = 1e-6
 # unmarked photos by benchmarks/image_calibrate.py (see docs/image.md).
 EFFECTIVE_TESTS = 9000.0
 N_CANDIDATES = 8  # lattice hypotheses taken from the autocorrelation
+LATTICE_MAX_DEG = 8.0  # lattice angles searched: +-8 degrees
+FLATTEN_SIGMA = 3.0  # smoothing of the power spectrum (bins of a twice zero-padded spectrum)
 EARLY_Z = 6.0  # a nominal-geometry sync statistic above this is decoded before any search
 REFINE_MIN_Z = 5.5  # refine the best hypothesis only when its sync statistic is above the noise (max ~5)
-MAX_DECODES = 3  # payload decodes tried per picture (each counts in the CRC false-accept bound)
+MAX_DECODES = 3  # geometries whose payload is decoded per picture
+# each geometry's payload is read twice at most: equal weights (what the informed embedding optimises) and, when
+# that fails, reliability-weighted (crops); every Viterbi run counts in the CRC false-accept bound
+RELIABILITY_FLOOR = 0.05
+CROP_SCAN_STEP = 0.016  # log-period step of the scan for unrotated crops
+CROP_SCAN_MAX = 2.1  # it reaches 2.1x the nominal period (crops keeping down to 23 % of the area)
+PERIOD_STEP = 0.008  # relative period step around each lattice candidate (the sync statistic halves at ~1 %)
 CRC_FALSE_ACCEPT = 2.0**-32
 
 
@@ -240,6 +248,7 @@ class _Tables:
         template = m @ self.sync_tile @ m.T
         self.sync_fft = np.conj(np.fft.rfft2(template))
         self.sync_fft_flip = np.conj(np.fft.rfft2(template[:, ::-1]))
+        self.sync_fft_pair = np.stack([self.sync_fft, self.sync_fft_flip]).astype(np.complex64)
 
     def tile(self, coded_bits: np.ndarray, factors: np.ndarray | None = None) -> np.ndarray:
         v = np.zeros(TILE * TILE)
@@ -290,6 +299,18 @@ class _Adapted:
     def __init__(self, array: np.ndarray, restore: Any) -> None:
         self.array = array
         self.restore = restore
+
+
+def _on_gpu(x: Any) -> bool:
+    """CUDA arrays (torch CUDA tensors, CuPy) go to :mod:`provmark.gpu`, imported only then."""
+    if isinstance(x, np.ndarray):
+        return False
+    if _is_torch(x):
+        return bool(getattr(x, "is_cuda", False))
+    try:  # a torch CUDA tensor that requires grad raises RuntimeError from the property itself
+        return hasattr(x, "__cuda_array_interface__")
+    except Exception:
+        return False
 
 
 def _is_torch(x: Any) -> bool:
@@ -407,11 +428,22 @@ def _check_strength(strength: Any, fn: str = "image.embed") -> float:
 
 # ---- embedding ---------------------------------------------------------------------------------------------
 def _informed_factors(y: np.ndarray, m: np.ndarray, tabs: _Tables, coded: np.ndarray, c: float) -> np.ndarray:
-    """Per coded bit amplitude factors that cancel the host's projection on each bit (see module doc)."""
+    """Per coded bit amplitude factors that cancel the host's projection on each bit (see module doc).
+
+    ``y``, ``m``: full-size luma and texture mask; the step works on them area-resampled to the working size.
+    """
     h, w = y.shape
     hw, ww, s = _work_shape(h, w)
     yw = _resample(y, hw, ww)
     mw = _resample(m, hw, ww) if s != 1.0 else m
+    return _informed_factors_work(yw, mw, s, tabs, coded, c)
+
+
+def _informed_factors_work(
+    yw: np.ndarray, mw: np.ndarray, s: float, tabs: _Tables, coded: np.ndarray, c: float
+) -> np.ndarray:
+    """:func:`_informed_factors` from the luma and mask already at the working size (scale ``s``)."""
+    hw, ww = yw.shape
     cw = c * s
     period = TILE * cw
     sign = 2.0 * coded - 1.0
@@ -419,9 +451,13 @@ def _informed_factors(y: np.ndarray, m: np.ndarray, tabs: _Tables, coded: np.nda
     h_soft = tabs.soft(_fold(wh, period, 0.0)) * sign
     # the unit pattern, made at the working size (chips span several input pixels, so this matches the
     # area-resampled full-size pattern closely), with the host's normaliser: the detector's linear response
-    pw = (_interp_cached(hw, cw) @ tabs.tile(coded) @ _interp_cached(ww, cw).T).astype(np.float32)
-    d = mw * pw
-    d *= np.float32(TARGET_RMS / max(float(np.sqrt(np.mean(d * d))), 1e-9))
+    if _NATIVE:
+        d, rms = _core.image_pattern(tabs.tile(coded).astype(np.float32), hw, ww, float(cw), mw)
+    else:
+        pw = (_interp_cached(hw, cw) @ tabs.tile(coded) @ _interp_cached(ww, cw).T).astype(np.float32)
+        d = mw * pw
+        rms = float(np.sqrt(np.mean(d * d)))
+    d *= np.float32(TARGET_RMS / max(rms, 1e-9))
     wd, _ = _whiten(d, cw, den)
     r_soft = tabs.soft(_fold(wd, period, 0.0)) * sign
     r_med = float(np.median(r_soft))
@@ -438,7 +474,30 @@ def _informed_factors(y: np.ndarray, m: np.ndarray, tabs: _Tables, coded: np.nda
 
 
 def _embed_array(a: np.ndarray, pl: Payload, secret: bytes, strength: float, informed: bool = True) -> np.ndarray:
+    if _NATIVE:
+        return _embed_fused(np.ascontiguousarray(a), pl, secret, strength, informed)
     return _embed_arrays(a[None], [pl], secret, strength, informed)[0]
+
+
+def _embed_fused(a: np.ndarray, pl: Payload, secret: bytes, strength: float, informed: bool = True) -> np.ndarray:
+    """One picture through the fused native embedder: two full-resolution passes, no full-size float plane.
+
+    Pass A (``image_embed_analyse``) gives the texture mask (uint16) and the luma and mask at the working
+    size; the informed step runs there; pass B (``image_embed_fused``) adds the scaled pattern.
+    """
+    h, w = a.shape[:2]
+    c = _chip_size(min(h, w))
+    tabs = _tables(secret, pl.bits)
+    coded = pl.encode().astype(np.float64)
+    if informed:
+        hw, ww, s = _work_shape(h, w)
+        q, yw, mw = _core.image_embed_analyse(a, hw, ww)
+        factors = _informed_factors_work(yw, mw, s, tabs, coded, c)
+    else:
+        q = _core.image_embed_analyse(a)[0]
+        factors = None
+    tile = tabs.tile(coded, factors).astype(np.float32)
+    return _core.image_embed_fused(a, q, tile, float(c), float(TARGET_RMS * strength))
 
 
 def _embed_arrays(
@@ -446,13 +505,18 @@ def _embed_arrays(
 ) -> np.ndarray:
     """Embed into a C-contiguous stack [N, H, W(, C)] of same-size pictures.
 
-    The full-resolution stages (luma, mask, pattern + add) run as one native call each over the whole batch;
-    the informed step works per picture at the working size.
+    Native: each picture through the fused embedder (:func:`_embed_fused`). numpy reference: luma, mask,
+    informed step, pattern and add, stage by stage.
     """
     n, h, w = stack.shape[:3]
+    if _NATIVE:
+        out = np.empty_like(stack)
+        for i, pl in enumerate(pls):
+            out[i] = _embed_fused(stack[i], pl, secret, strength, informed)
+        return out
     c = _chip_size(min(h, w))
-    y = _core.image_luma(stack, True) if _NATIVE else np.stack([_ref_luma(a) for a in stack])
-    m = _mask(y) if _NATIVE else np.stack([_ref_mask(yi) for yi in y])
+    y = np.stack([_ref_luma(a) for a in stack])
+    m = np.stack([_ref_mask(yi) for yi in y])
     tiles = np.empty((n, TILE, TILE), np.float32)
     for i, pl in enumerate(pls):
         tabs = _tables(secret, pl.bits)
@@ -460,8 +524,6 @@ def _embed_arrays(
         factors = _informed_factors(y[i], m[i], tabs, coded, c) if informed else None
         tiles[i] = tabs.tile(coded, factors)
     target = float(TARGET_RMS * strength)
-    if _NATIVE:
-        return _core.image_embed_apply(stack, m, tiles, float(c), target)
     out = np.empty_like(stack)
     for i in range(n):
         d = m[i] * _ref_pattern(h, w, tiles[i], c)
@@ -474,8 +536,8 @@ class LumaEmbedder:
     """A prepared embedder for many luma planes of one size (video frames): ``mark(y)`` marks one plane.
 
     Everything that depends only on the size, the key and the payload is computed once: the keyed tables,
-    the coded bits, the chip size and the tile. A frame then costs one texture mask and one fused
-    pattern-and-add pass (the native ``image_mask`` and ``image_embed_apply``).
+    the coded bits, the chip size and the tile. A frame then costs the two passes of the fused native
+    embedder (``image_embed_analyse``: luma and texture mask; ``image_embed_fused``: pattern and add).
 
     ``informed`` sets the informed-embedding step (see the module doc), which costs about as much as the
     rest of :func:`embed` together:
@@ -555,11 +617,12 @@ class LumaEmbedder:
             raise TypeError(f"image.LumaEmbedder.mark: plane dtype must be uint8, uint16 or float, got {y.dtype}")
         return y
 
-    def _tile_for(self, yl: np.ndarray, m: np.ndarray) -> np.ndarray:
+    def _tile_for(self, factors_of: Any) -> np.ndarray:
+        """The tile; with informed="first", ``factors_of()`` gives the amplitudes on the first call."""
         if self._tile is None:
             with self._lock:
                 if self._tile is None:
-                    f = _informed_factors(yl, m, self._tabs, self._coded, self.chip)
+                    f = factors_of()
                     self.factors = f
                     self._tile = self._tabs.tile(self._coded, f).astype(np.float32)
         return self._tile
@@ -577,13 +640,17 @@ class LumaEmbedder:
 
     def _apply(self, a: np.ndarray) -> np.ndarray:
         if _NATIVE:
-            yl = _luma(a)
-            m = _mask(yl)
-            tile = self._tile_for(yl, m)
-            return _core.image_embed_apply(a, m, tile, float(self.chip), self._target)
+            if self._tile is None:
+                hw, ww, s = _work_shape(self.height, self.width)
+                q, yw, mw = _core.image_embed_analyse(a, hw, ww)
+                tile = self._tile_for(lambda: _informed_factors_work(yw, mw, s, self._tabs, self._coded, self.chip))
+            else:
+                q = _core.image_embed_analyse(a)[0]
+                tile = self._tile
+            return _core.image_embed_fused(a, q, tile, float(self.chip), self._target)
         yl = _ref_luma(a)
         m = _ref_mask(yl)
-        tile = self._tile_for(yl, m)
+        tile = self._tile_for(lambda: _informed_factors(yl, m, self._tabs, self._coded, self.chip))
         d = m * _ref_pattern(self.height, self.width, tile, self.chip)
         d *= np.float32(self._target / max(float(np.sqrt(np.mean(d.astype(np.float64) ** 2))), 1e-9))
         return _ref_apply(a, d)
@@ -597,6 +664,10 @@ def embed(image: Any, payload: Payload | bytes | int, key: Key, strength: float 
     :func:`embed_batch`). ``payload``: bytes (8 by default), int or :class:`Payload`. ``strength`` scales the
     pattern amplitude (1.0: PSNR about 43 dB).
     """
+    if _on_gpu(image):
+        from . import gpu
+
+        return gpu.image_embed(image, payload, key, strength)
     if _is_torch(image) and image.dim() == 4:
         return embed_batch(image, payload, key, strength)
     secret = _key_secret(key)
@@ -625,6 +696,10 @@ def embed_batch(images: Any, payloads: Any, key: Key, strength: float = 1.0) -> 
 
     ``payloads`` is one payload for all, or a sequence of N. Returns the same container type.
     """
+    if _on_gpu(images):
+        from . import gpu
+
+        return gpu.image_embed_batch(images, payloads, key, strength)
     secret = _key_secret(key)
     s = _check_strength(strength)
     arrays, restore = _batch_arrays(images, "image.embed_batch")
@@ -659,16 +734,63 @@ def _p_sync(z: float, hypotheses: int) -> float:
     return float(-math.expm1(n * math.log1p(-min(q, 1.0 - 1e-16))))
 
 
-def _lattice_candidates(w: np.ndarray, n_out: int, src_scale: float) -> list[tuple[float, float]]:
-    """Lattice (period, angle) hypotheses from peaks of the spectrally flattened autocorrelation of `w`."""
+def _ref_flatten_spectrum(p: np.ndarray, sigma: tuple[float, float]) -> np.ndarray:
+    """Spectral flattening: the power spectrum over its local (Gaussian, periodic; sigma in bins per axis)
+    average, minus 1, clipped to [-1, 8]. C++: image_flatten_spectrum."""
     from scipy import ndimage
 
+    ps = ndimage.gaussian_filter(p, sigma, mode="wrap")
+    return np.clip(p / (ps + 1e-20) - 1.0, -1.0, 8.0)
+
+
+def _ref_lattice_scores(a: np.ndarray, pgrid: np.ndarray, tgrid: np.ndarray) -> np.ndarray:
+    """[len(pgrid), len(tgrid)] lattice scores on the autocorrelation ``a`` (minus its 7x7 local mean): the four
+    nearest lattice points minus the half-period points (which removes the 2x harmonic). Only their ranking is
+    used. C++: image_lattice_scores."""
+    from scipy import ndimage
+
+    fh, fw = a.shape
+    a = a - ndimage.uniform_filter(a, 7, mode="wrap")
+    P, TH = np.meshgrid(pgrid, tgrid, indexing="ij")
+    score = np.zeros_like(P)
+    half = np.zeros_like(P)
+    cos, sin = np.cos(TH), np.sin(TH)
+    for i, j in ((1, 0), (0, 1), (1, 1), (1, -1)):
+        for s, acc in ((1.0, score), (0.5, half)):
+            dx = s * P * (i * cos - j * sin)
+            dy = s * P * (i * sin + j * cos)
+            acc += ndimage.map_coordinates(a, [dy % fh, dx % fw], order=1, mode="grid-wrap")
+    return score - np.maximum(half, 0.0)
+
+
+def _lattice_candidates(w: np.ndarray, n_out: int, src_scale: float) -> list[tuple[float, float]]:
+    """Lattice (period, angle) hypotheses from peaks of the spectrally flattened autocorrelation of `w`.
+
+    The FFTs are zero-padded to fast sizes of at least the picture plus the longest lag read (the lattice
+    vectors of the largest period, plus the scoring's 7x7 box and bilinear reads), which keeps those lags free
+    of wrap-around; the spectrum's smoothing is ``FLATTEN_SIGMA`` bins of a twice-padded spectrum (rescaled
+    per axis to the padding used). Native: scipy's float32 FFTs and the C++ flattening and scoring; else numpy
+    float64 and the references.
+    """
+    from scipy import fft as sfft
+
     h, wd = w.shape
-    fh, fw = 2 * h, 2 * wd
-    spec = np.fft.rfft2(w, s=(fh, fw))
-    p = spec.real**2 + spec.imag**2
-    ps = ndimage.gaussian_filter(p, 3.0, mode="wrap")
-    r = np.clip(p / (ps + 1e-20) - 1.0, -1.0, 8.0)
+    pmin, pmax = TILE * 0.6, min(h, wd) * 0.72
+    if pmax <= pmin:
+        return []
+    a_max = math.radians(LATTICE_MAX_DEG)
+    lag = math.ceil(pmax * (math.cos(a_max) + math.sin(a_max))) + 5
+    fh, fw = sfft.next_fast_len(h + lag, real=True), sfft.next_fast_len(wd + lag, real=True)
+    sigma = (FLATTEN_SIGMA * fh / (2 * h), FLATTEN_SIGMA * fw / (2 * wd))
+    if _NATIVE:
+        workers = max(1, int(_core.num_threads()))
+        spec = sfft.rfft2(w.astype(np.float32, copy=False), s=(fh, fw), workers=workers)
+        power = spec.real * spec.real
+        power += spec.imag * spec.imag
+        r = _core.image_flatten_spectrum(power.astype(np.float32, copy=False), *sigma)
+    else:
+        spec = np.fft.rfft2(w, s=(fh, fw))
+        r = _ref_flatten_spectrum(spec.real**2 + spec.imag**2, sigma)
     # notch the 8x8 block grid of a JPEG source (period 8 input px = 8 * src_scale working px)
     per = 8.0 * src_scale
     if per >= 2.0:
@@ -686,32 +808,24 @@ def _lattice_candidates(w: np.ndarray, n_out: int, src_scale: float) -> list[tup
             i = round(fx)
             r[:, max(i - 1, 0) : i + 2] = 0.0
     r[0, 0] = 0.0
-    a = np.fft.irfft2(r, s=(fh, fw))
-    a = a - ndimage.uniform_filter(a, 7, mode="wrap")
-    a /= a.std() + 1e-20
-    pmin, pmax = TILE * 0.6, min(h, wd) * 0.72
-    if pmax <= pmin:
-        return []
     pgrid = np.exp(np.arange(math.log(pmin), math.log(pmax), 0.004))
-    tgrid = np.deg2rad(np.arange(-8.0, 8.01, 0.2))
-    P, TH = np.meshgrid(pgrid, tgrid, indexing="ij")
-    score = np.zeros_like(P)
-    half = np.zeros_like(P)
-    cos, sin = np.cos(TH), np.sin(TH)
-    for i, j in ((1, 0), (0, 1), (1, 1), (1, -1)):
-        for s, acc in ((1.0, score), (0.5, half)):
-            dx = s * P * (i * cos - j * sin)
-            dy = s * P * (i * sin + j * cos)
-            acc += ndimage.map_coordinates(a, [dy % fh, dx % fw], order=1, mode="grid-wrap")
-    sc = score - np.maximum(half, 0.0)
+    # rounded so that the unrotated lattice is exactly 0 (image_fold's fast separable path needs theta == 0)
+    tgrid = np.deg2rad(np.round(np.arange(-LATTICE_MAX_DEG, LATTICE_MAX_DEG + 0.01, 0.2), 6))
+    if _NATIVE:
+        a = sfft.irfft2(r, s=(fh, fw), workers=workers).astype(np.float32, copy=False)
+        sc = _core.image_lattice_scores(a, pgrid, tgrid)
+    else:
+        sc = _ref_lattice_scores(np.fft.irfft2(r, s=(fh, fw)), pgrid, tgrid)
     out = []
     for _ in range(n_out):
-        k = np.unravel_index(int(np.argmax(sc)), sc.shape)
-        if not np.isfinite(sc[k]):
+        i, j = np.unravel_index(int(np.argmax(sc)), sc.shape)
+        if not np.isfinite(sc[i, j]):
             break
-        out.append((float(P[k]), float(TH[k])))
-        near = (np.abs(np.log(P / P[k])) < 0.04) & (np.abs(TH - TH[k]) < np.deg2rad(1.5))
-        sc[near] = -np.inf
+        out.append((float(pgrid[i]), float(tgrid[j])))
+        # suppress the neighbourhood (4 % in period, 1.5 degrees in angle): a rectangle of the separable grid
+        rows = np.abs(np.log(pgrid / pgrid[i])) < 0.04
+        cols = np.abs(tgrid - tgrid[j]) < np.deg2rad(1.5)
+        sc[np.ix_(rows, cols)] = -np.inf
     return out
 
 
@@ -721,28 +835,57 @@ class _Search:
     def __init__(self, y: np.ndarray, tabs: _Tables) -> None:
         self.y = y
         self.tabs = tabs
-        self.cache: dict[int, np.ndarray] = {}
+        self.cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self.weighted_cache: dict[int, np.ndarray] = {}
         self.count = 0
 
-    def whitened(self, c: float) -> np.ndarray:
+    def _whiten_pair(self, c: float) -> tuple[np.ndarray, np.ndarray]:
         k = round(math.log2(max(c, 0.25)) * 6)
         if k not in self.cache:
-            self.cache[k] = _whiten(self.y, 2.0 ** (k / 6))[0]
+            self.cache[k] = _whiten(self.y, 2.0 ** (k / 6))
         return self.cache[k]
 
-    def evaluate(self, period: float, theta: float) -> tuple[float, tuple[float, float], bool, np.ndarray]:
+    def whitened(self, c: float) -> np.ndarray:
+        return self._whiten_pair(c)[0]
+
+    def reliability_weighted(self, c: float) -> np.ndarray:
+        """The whitened picture times a per-pixel reliability weight (1 / local residual power).
+
+        The whitening divides the band-pass ``d`` by ``den = a + floor`` with ``a`` the local mean magnitude of
+        ``d``, so the whitened residual's local power is about ``q = (a / den)^2``: near 1 on texture, small on
+        flat areas. Where the host is not cancelled (crops), the per-pixel noise is non-stationary, and the
+        optimal linear combiner weights each pixel by signal / noise power, i.e. ``w / q`` (floored at 5 % of
+        the mean of ``q``; measured: ``benchmarks/image_decode_diag.py``). Costs a few elementwise passes.
+        """
+        k = round(math.log2(max(c, 0.25)) * 6)
+        if k not in self.weighted_cache:
+            w, den = self._whiten_pair(c)
+            # den = a + 0.5 + 0.1 * mean(a) (image_whiten) -> recover a
+            mean_a = max((float(np.mean(den)) - 0.5) / 1.1, 0.0)
+            a = np.maximum(den - np.float32(0.5 + 0.1 * mean_a), np.float32(0.0))
+            q = np.square(a / den)
+            q += np.float32(RELIABILITY_FLOOR * float(np.mean(q)) + 1e-12)
+            self.weighted_cache[k] = (w / q).astype(np.float32, copy=False)
+        return self.weighted_cache[k]
+
+    def evaluate(
+        self, period: float, theta: float, chip: float | None = None
+    ) -> tuple[float, tuple[float, float], bool, np.ndarray]:
         """(z, (shift_v, shift_u) in bins, flipped, folded tile) of the best cyclic shift and flip.
 
         (A parabolic sub-bin refinement of the peak was measured and did not help: the peak sits on the
         right bin, and the parabola only adds noise.)
         """
+        from scipy import fft as sfft
+
         self.count += 1
-        f = _fold(self.whitened(period / TILE), period, theta)
-        ff = np.fft.rfft2(f)
+        f = _fold(self.whitened(period / TILE if chip is None else chip), period, theta)
         n = TILE * BINS
+        # both correlations (plain and mirrored template) in one float32 inverse FFT
+        ff = sfft.rfft2(f.astype(np.float32))
+        cc = sfft.irfft2(ff[None] * self.tabs.sync_fft_pair, s=(n, n), axes=(-2, -1))
         best = None
-        for flip, tmpl in ((False, self.tabs.sync_fft), (True, self.tabs.sync_fft_flip)):
-            c = np.fft.irfft2(ff * tmpl, s=(n, n))
+        for flip, c in ((False, cc[0]), (True, cc[1])):
             sd = c.std()
             if not sd > 0:
                 continue
@@ -769,15 +912,16 @@ def _detect_array(a: np.ndarray, secret: bytes, payload_bits: int, fpr: float, f
     if min(h, w) < MIN_DETECT_SIDE:
         raise ValueError(f"image.detect: the image must be at least {MIN_DETECT_SIDE} px on each side, got {w}x{h}")
     hw, ww, s = _work_shape(h, w)
-    y = _resample(_luma(a), hw, ww)
+    y = _core.image_luma_work(a, hw, ww) if _NATIVE else _resample(_luma(a), hw, ww)
     t1 = time.perf_counter()
     search = _Search(y, tabs)
     timings: dict[str, float] = {"prepare": t1 - t0}
-    results: list[tuple[float, float, float, tuple[int, int], bool, np.ndarray]] = []
+    # (z, period, theta, shift, flipped, folded tile, chip size of the whitening folded)
+    results: list[tuple[float, float, float, tuple[float, float], bool, np.ndarray, float]] = []
 
-    def run(period: float, theta: float) -> None:
-        z, shift, flip, f = search.evaluate(period, theta)
-        results.append((z, period, theta, shift, flip, f))
+    def run(period: float, theta: float, chip: float | None = None) -> None:
+        z, shift, flip, f = search.evaluate(period, theta, chip)
+        results.append((z, period, theta, shift, flip, f, period / TILE if chip is None else chip))
 
     def refine(period: float, theta: float) -> None:
         # hill-climb on the sync statistic: a coarse 5x5 step until the centre wins, then a fine 3x3 step
@@ -797,14 +941,44 @@ def _detect_array(a: np.ndarray, secret: bytes, payload_bits: int, fpr: float, f
 
     decodes: list[tuple[Payload | None, float, tuple]] = []
 
-    def try_decode(r: tuple) -> Payload | None:
-        z, _period, _theta, shift, flip, f = r
-        soft = tabs.soft(_align(f, shift, flip))
+    def tried_near(r: tuple) -> bool:
+        """A geometry within 1 % of period and 0.01 rad of one already decoded."""
+        return any(abs(math.log(r[1] / d[2][1])) < 0.01 and abs(r[2] - d[2][2]) < 0.01 for d in decodes)
+
+    viterbi = [0]  # Viterbi runs, each a 2^-32 chance for a picture without the mark to pass the CRC
+
+    def decode_soft(soft: np.ndarray) -> Payload | None:
         sd = float(np.std(soft))
-        soft = (soft / sd if sd > 0 else soft).astype(np.float32)
-        pl = Payload.decode(soft, payload_bits)
+        viterbi[0] += 1
+        return Payload.decode((soft / sd if sd > 0 else soft).astype(np.float32), payload_bits)
+
+    def try_decode(r: tuple) -> Payload | None:
+        z, period, theta, shift, flip, f, chip = r
+        pl = decode_soft(tabs.soft(_align(f, shift, flip)))
+        if pl is None:
+            # the same geometry, each pixel weighted by its reliability (see _Search.reliability_weighted)
+            fw = _fold(search.reliability_weighted(chip), period, theta)
+            pl = decode_soft(tabs.soft(_align(fw, shift, flip)))
         decodes.append((pl, z, r))
         return pl
+
+    def crop_scan() -> None:
+        """Unrotated periods from the nominal one up to CROP_SCAN_MAX times the unfloored nominal period.
+
+        A crop keeps the scale, so its period is the nominal period of the uncropped picture: 1 / sqrt(kept
+        area) times the crop's (2x for a crop keeping 25 %). The autocorrelation often misses that lattice when
+        only 3 or 4 tiles remain across; a geometric scan of steps CROP_SCAN_STEP finds it, all on the
+        whitening of the nominal chip size (the sync statistic of a crop is the same or higher on it than on
+        the whitening at the true chip size), then the best point is checked half a step either side.
+        """
+        n = int(math.log(scan_top / prior) / CROP_SCAN_STEP)
+        start = len(results)
+        for i in range(1, n + 1):
+            run(prior * math.exp(i * CROP_SCAN_STEP), 0.0, prior / TILE)
+        if len(results) > start:
+            b = max(results[start:], key=lambda r: r[0])
+            for sign in (-0.5, 0.5):
+                run(b[1] * math.exp(sign * CROP_SCAN_STEP), 0.0, prior / TILE)
 
     # nominal geometry: the chip size the embedder picks for a picture of this size; a picture marked above
     # the MIN_CHIP floor and downscaled below it has chips under MIN_CHIP px, so try the unfloored size too
@@ -813,6 +987,7 @@ def _detect_array(a: np.ndarray, secret: bytes, payload_bits: int, fpr: float, f
     unfloored = min(h, w) / TILES_ACROSS * s
     if unfloored < prior * 0.99:
         priors.append(unfloored)
+    scan_top = max(prior, CROP_SCAN_MAX * unfloored)
     for p0 in priors:
         run(p0, 0.0)
     found_pl = None
@@ -823,10 +998,39 @@ def _detect_array(a: np.ndarray, secret: bytes, payload_bits: int, fpr: float, f
     if found_pl is None:
         for period, theta in _lattice_candidates(search.whitened(prior / TILE), N_CANDIDATES, s):
             run(period, theta)
+            r = results[-1]
+            if (
+                r[0] < EARLY_Z
+                and theta == 0.0
+                and (unfloored * 0.98 <= period < prior * 0.99 or period > scan_top * 1.01)
+            ):
+                # an unrotated lattice's points all sit on whole-pixel lags at once when the period is a whole
+                # number of pixels, so the autocorrelation favours those periods; the sync statistic halves 1 %
+                # away from the true period (1 px is 1.2 % of the 85 px period of a 25 % crop of a small
+                # picture): try PERIOD_STEP either side, and one step further where that wins (on the same
+                # whitening; unrotated folds are cheap). Periods in the crop scan's range are left to the scan,
+                # and periods below the nominal one (unfloored) cannot be a mark's: neither resizing nor
+                # cropping makes the tile smaller relative to the picture.
+                family = [r]
+                for sign in (-1.0, 1.0):
+                    run(period * (1.0 + sign * PERIOD_STEP), theta, period / TILE)
+                    family.append(results[-1])
+                    if results[-1][0] > r[0]:
+                        run(period * (1.0 + 2.0 * sign * PERIOD_STEP), theta, period / TILE)
+                        family.append(results[-1])
+                r = max(family, key=lambda x: x[0])
+            # a candidate well above the noise is decoded at once, and the search stops when it decodes (the
+            # p-value counts the hypotheses actually tried); the others are searched and refined as below
+            if r[0] >= EARLY_Z and len(decodes) < MAX_DECODES and not tried_near(r):
+                found_pl = try_decode(r)
+                if found_pl is not None:
+                    break
+        if found_pl is None and max(r[0] for r in results) < EARLY_Z:
+            crop_scan()
         t3 = time.perf_counter()
         timings["lattice"] = t3 - t2
         best = max(results, key=lambda r: r[0])
-        if best[0] >= REFINE_MIN_Z:  # refining pure noise only costs time
+        if found_pl is None and best[0] >= REFINE_MIN_Z:  # refining pure noise only costs time
             if not any(d[2] is best for d in decodes):  # the unrefined lattice point often decodes already
                 found_pl = try_decode(best)
             if found_pl is None:
@@ -850,9 +1054,9 @@ def _detect_array(a: np.ndarray, secret: bytes, payload_bits: int, fpr: float, f
         timings["search"] = t2 - t1
     best = max(results, key=lambda r: r[0])
     used = next(d for d in decodes if d[0] is not None)[2] if found_pl is not None else best
-    z, period, theta, shift, flip, _f = used
+    z, period, theta, shift, flip, _f, _c = used
     p_sync = _p_sync(best[0], search.count)
-    p_value = min(1.0, _p_sync(z, search.count) * len(decodes) * CRC_FALSE_ACCEPT) if found_pl is not None else p_sync
+    p_value = min(1.0, _p_sync(z, search.count) * viterbi[0] * CRC_FALSE_ACCEPT) if found_pl is not None else p_sync
     found = found_pl is not None and p_value <= fpr
     c_pix = period / TILE / s
     timings["total"] = time.perf_counter() - t0
@@ -864,7 +1068,7 @@ def _detect_array(a: np.ndarray, secret: bytes, payload_bits: int, fpr: float, f
         "flipped": bool(flip),
         "shift_px": (float(shift[0] / BINS * c_pix), float(shift[1] / BINS * c_pix)),
         "hypotheses": int(search.count),
-        "decodes": len(decodes),
+        "decodes": int(viterbi[0]),
         "crc_ok": found_pl is not None,
         "timings_ms": {k: round(v * 1000.0, 3) for k, v in timings.items()},
     }
@@ -892,6 +1096,10 @@ def detect(
     p-value is at most ``fpr``. ``full_search=True`` runs the whole geometric search even when the nominal
     geometry already decodes. A [N, C, H, W] tensor gives a list (see :func:`detect_batch`).
     """
+    if _on_gpu(image):
+        from . import gpu
+
+        return gpu.image_detect(image, key, fpr=fpr, payload_bits=payload_bits, full_search=full_search)
     if _is_torch(image) and image.dim() == 4:
         return detect_batch(image, key, fpr=fpr, payload_bits=payload_bits)
     secret = _key_secret(key)
@@ -904,6 +1112,10 @@ def detect_batch(
     images: Any, key: Key, *, fpr: float = DEFAULT_FPR, payload_bits: int = DEFAULT_BITS
 ) -> list[Detection]:
     """Detect in N images (a list, an [N, H, W(, C)] array or an [N, C, H, W] tensor); one Detection each."""
+    if _on_gpu(images):
+        from . import gpu
+
+        return gpu.image_detect_batch(images, key, fpr=fpr, payload_bits=payload_bits)
     secret = _key_secret(key)
     f = _check_fpr(fpr)
     arrays, _restore = _batch_arrays(images, "image.detect_batch")

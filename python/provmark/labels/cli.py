@@ -75,9 +75,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("input", metavar="IN")
     p.add_argument("output", metavar="OUT")
     p.add_argument("--key", required=True, metavar="KEYFILE", help="watermark key file (provmark keygen)")
-    p.add_argument(
-        "--producer", required=True, metavar="CODE", help="provider code (TC260 coding rule), ASCII"
-    )
+    p.add_argument("--producer", required=True, metavar="CODE", help="provider code (TC260 coding rule), ASCII")
     p.add_argument(
         "--service",
         required=True,
@@ -85,18 +83,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="DSP Art. 17(1) service type, or 'outside'",
     )
     p.add_argument("--produce-id", metavar="ID", help="content number (default: a random UUID)")
-    p.add_argument(
-        "--signing-key", metavar="FILE", help="Ed25519 key (provmark keygen --signing) to sign the label"
-    )
+    p.add_argument("--signing-key", metavar="FILE", help="Ed25519 key (provmark keygen --signing) to sign the label")
     p.add_argument("--ledger", metavar="DB", help="SQLite ledger file to log the item in")
     p.add_argument(
         "--no-explicit",
         action="store_true",
         help="no visible/audible label; for Art. 17(1) services only as an unlabeled copy (--recipient)",
     )
-    p.add_argument(
-        "--recipient", metavar="ACCOUNT", help="account receiving an unlabeled copy (Measures Art. 9)"
-    )
+    p.add_argument("--recipient", metavar="ACCOUNT", help="account receiving an unlabeled copy (Measures Art. 9)")
     p.add_argument("--account", metavar="ACCOUNT", help="requesting account, logged in the ledger")
     p.add_argument("--consent", metavar="REF", help="consent reference for face/voice editing (DSP Art. 14)")
     p.set_defaults(func=_cmd_label)

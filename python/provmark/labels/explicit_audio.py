@@ -185,9 +185,7 @@ def add_audio_label(
         check_wording(transcript, "spoken label transcript")
         clip = np.asarray(spoken)
         if clip.ndim != 1 or clip.size == 0 or clip.dtype not in (np.float32, np.float64):
-            raise LabelError(
-                f"spoken must be a non-empty mono float array, got shape {clip.shape} {clip.dtype}"
-            )
+            raise LabelError(f"spoken must be a non-empty mono float array, got shape {clip.shape} {clip.dtype}")
         if not np.all(np.isfinite(clip)) or float(np.max(np.abs(clip))) > 1.0:
             raise LabelError("spoken clip must be finite and within [-1, 1]")
         label = clip.astype(np.float64)

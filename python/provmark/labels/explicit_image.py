@@ -46,12 +46,8 @@ class ImageLabelStyle:
     text: str = DEFAULT_WORDING
     position: str = "bottom-right"
     height_frac: float = 0.05  #: minimum glyph ink height / shortest side; below 0.05 is refused
-    min_height_px: int = (
-        10  #: floor in pixels so tiny images still get a readable label (error if it cannot fit)
-    )
-    backdrop: str = (
-        "box"  #: "box" (semi-opaque box behind the text) or "outline" (dark stroke around the glyphs)
-    )
+    min_height_px: int = 10  #: floor in pixels so tiny images still get a readable label (error if it cannot fit)
+    backdrop: str = "box"  #: "box" (semi-opaque box behind the text) or "outline" (dark stroke around the glyphs)
     font: str | None = None  #: font file; default: first installed font that renders the text
     text_color: tuple[int, int, int] = (255, 255, 255)
     box_color: tuple[int, int, int] = (0, 0, 0)
@@ -69,9 +65,7 @@ class ImageLabelStyle:
         if self.backdrop not in ("box", "outline"):
             raise LabelError(f"backdrop must be 'box' or 'outline', got {self.backdrop!r}")
         if not 0.5 <= self.box_alpha <= 1.0:
-            raise LabelError(
-                f"box_alpha must be in [0.5, 1] to keep the label legible, got {self.box_alpha!r}"
-            )
+            raise LabelError(f"box_alpha must be in [0.5, 1] to keep the label legible, got {self.box_alpha!r}")
         if not 0 <= self.margin_frac <= 0.2:
             raise LabelError(f"margin_frac must be in [0, 0.2], got {self.margin_frac!r}")
 
@@ -107,10 +101,7 @@ class ImageLabel:
             raise TypeError(f"style must be an ImageLabelStyle, got {type(style).__name__}")
         style = style or ImageLabelStyle(**kwargs)
         if not (
-            isinstance(width, (int, np.integer))
-            and isinstance(height, (int, np.integer))
-            and width > 0
-            and height > 0
+            isinstance(width, (int, np.integer)) and isinstance(height, (int, np.integer)) and width > 0 and height > 0
         ):
             raise LabelError(f"frame size must be positive integers, got {width!r}x{height!r}")
         self.style = style
@@ -194,9 +185,7 @@ class ImageLabel:
         if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (1, 3, 4)):
             raise LabelError(f"frame must have shape [H, W], [H, W, 3] or [H, W, 4], got {arr.shape}")
         if arr.shape[:2] != (self.height, self.width):
-            raise LabelError(
-                f"frame is {arr.shape[1]}x{arr.shape[0]}, label prepared for {self.width}x{self.height}"
-            )
+            raise LabelError(f"frame is {arr.shape[1]}x{arr.shape[0]}, label prepared for {self.width}x{self.height}")
         if arr.dtype == np.uint8:
             scale = 1.0
         elif arr.dtype in (np.float32, np.float64):
@@ -292,9 +281,7 @@ class VideoLabeler:
         t = index / self.fps if time_s is None else float(time_s)
         return self.start_s - 1e-9 <= t < self.start_s + self.duration_s - 1e-9
 
-    def __call__(
-        self, frame: np.ndarray, index: int | None = None, time_s: float | None = None
-    ) -> np.ndarray:
+    def __call__(self, frame: np.ndarray, index: int | None = None, time_s: float | None = None) -> np.ndarray:
         """Return ``frame`` labeled if it is due, else ``frame`` itself (not copied)."""
         return self.label.apply(frame) if self.due(index=index, time_s=time_s) else frame
 

@@ -38,9 +38,7 @@ def text_notice(wording: str = DEFAULT_TEXT_WORDING, fmt: str = "plain") -> str:
     raise LabelError(f"fmt must be one of {_FORMATS}, got {fmt!r}")
 
 
-def label_text(
-    text: str, wording: str = DEFAULT_TEXT_WORDING, *, at: str = "start", fmt: str = "plain"
-) -> str:
+def label_text(text: str, wording: str = DEFAULT_TEXT_WORDING, *, at: str = "start", fmt: str = "plain") -> str:
     """Return ``text`` with the notice added at ``at`` = "start", "end" or "both"."""
     if not isinstance(text, str):
         raise TypeError(f"text must be a str, got {type(text).__name__}")
@@ -71,9 +69,7 @@ def _insert_start(text: str, notice: str, fmt: str, nl: str) -> str:
     if body.lstrip().startswith(notice):
         return text
     sep = nl if fmt == "html" else nl * 2
-    return (
-        head + (nl if fmt == "html" and head else "") + notice + (sep if body else nl) + body.lstrip("\r\n")
-    )
+    return head + (nl if fmt == "html" and head else "") + notice + (sep if body else nl) + body.lstrip("\r\n")
 
 
 def _insert_end(text: str, notice: str, fmt: str, nl: str) -> str:

@@ -82,9 +82,7 @@ def _fc_list() -> list[str]:
     if not exe:
         return []
     try:
-        out = subprocess.run(
-            [exe, ":lang=zh", "file"], capture_output=True, text=True, timeout=20, check=False
-        ).stdout
+        out = subprocess.run([exe, ":lang=zh", "file"], capture_output=True, text=True, timeout=20, check=False).stdout
     except (OSError, subprocess.SubprocessError):
         return []
     return [line.split(":", 1)[0].strip() for line in out.splitlines() if line.strip()]

@@ -81,9 +81,7 @@ def _engine(modality: str):
     try:
         mod = importlib.import_module(f"provmark.{modality}")
     except ImportError as exc:
-        raise LabelError(
-            f"the {modality} watermark engine (provmark.{modality}) is not available: {exc}"
-        ) from None
+        raise LabelError(f"the {modality} watermark engine (provmark.{modality}) is not available: {exc}") from None
     if not (hasattr(mod, "embed") and hasattr(mod, "detect")):
         raise LabelError(f"provmark.{modality} has no embed/detect functions in this build")
     return mod
@@ -139,8 +137,7 @@ def label_file(
     fmt, ctype = content_type_of(src)
     if fmt not in (*_IMAGE_FORMATS, *_AUDIO_FORMATS, "mp4", "mkv"):
         raise UnsupportedFormatError(
-            f"label_file handles JPEG/PNG/WebP images, audio and MP4/MOV/MKV/WebM video; "
-            f"{str(src)!r} is {fmt}"
+            f"label_file handles JPEG/PNG/WebP images, audio and MP4/MOV/MKV/WebM video; {str(src)!r} is {fmt}"
         )
     policy = Policy(
         producer,
@@ -177,9 +174,7 @@ def label_file(
                 src, tmp, fmt, pl, key, do_explicit, wording, position or "bottom-right", strength
             )
         elif ctype is ContentType.VIDEO:
-            variant, pos = _video_media(
-                src, tmp, pl, key, do_explicit, wording, position or "bottom-right", strength
-            )
+            variant, pos = _video_media(src, tmp, pl, key, do_explicit, wording, position or "bottom-right", strength)
         else:
             variant, pos = _audio_media(src, tmp, pl, key, do_explicit, position or "start", strength)
         applied += (["explicit"] if do_explicit else []) + ["watermark"]
@@ -244,9 +239,7 @@ def _image_media(
         icc = im.info.get("icc_profile")
         exif = im.getexif()
         mode = im.mode
-        lossless_webp = fmt == "webp" and any(
-            c == b"VP8L" for c, _ in _riff._chunks(src.read_bytes(), b"WEBP")
-        )
+        lossless_webp = fmt == "webp" and any(c == b"VP8L" for c, _ in _riff._chunks(src.read_bytes(), b"WEBP"))
         if mode not in ("RGB", "RGBA", "L"):
             im = im.convert("RGBA" if "A" in mode or "transparency" in im.info else "RGB")
         arr = np.asarray(im).copy()
@@ -274,9 +267,7 @@ def _image_media(
     return (f"image:box:{wording}" if do_explicit else "none"), (position if do_explicit else "")
 
 
-def _audio_media(
-    src: Path, tmp: Path, payload, key, do_explicit: bool, position: str, strength
-) -> tuple[str, str]:
+def _audio_media(src: Path, tmp: Path, payload, key, do_explicit: bool, position: str, strength) -> tuple[str, str]:
     from ..media.audio_io import read_audio, write_audio
     from .explicit_audio import add_audio_label
 
@@ -417,9 +408,7 @@ def verify(path: str | os.PathLike, *, key: Any = None, public_keys=(), ledger: 
     if sig is not None:
         checks["signature"] = sig.status.value
         if sig.status is SignatureStatus.INVALID:
-            forged.append(
-                "signature: ReservedCode1 does not match the label fields / payload (altered or forged)"
-            )
+            forged.append("signature: ReservedCode1 does not match the label fields / payload (altered or forged)")
         elif sig.status is SignatureStatus.UNKNOWN_KEY:
             reasons.append(f"signature by unknown key {sig.key_id}: pass its public key to check it")
         elif sig.status is SignatureStatus.UNSIGNED:

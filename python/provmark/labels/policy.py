@@ -134,8 +134,7 @@ class Policy:
             st = ServiceType(self.service_type)
         except ValueError:
             raise PolicyError(
-                f"unknown service type {self.service_type!r}; "
-                f"expected one of {[s.value for s in ServiceType]}"
+                f"unknown service type {self.service_type!r}; expected one of {[s.value for s in ServiceType]}"
             ) from None
         object.__setattr__(self, "service_type", st)
         if self.unlabeled_copy_recipient is not None and (
@@ -182,9 +181,7 @@ class Policy:
                 )
             else:
                 due.add(LabelKind.EXPLICIT)
-                notes.append(
-                    "download, copy and export must keep the explicit label inside the file (Art. 4)"
-                )
+                notes.append("download, copy and export must keep the explicit label inside the file (Art. 4)")
         else:
             notes.append(
                 "outside DSP Art. 17(1): explicit label not mandated by Art. 4, applied by default "

@@ -83,9 +83,7 @@ class VerifyKey:
 
     def to_pem(self) -> bytes:
         serialization, _ = _crypto()
-        return self._key.public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
+        return self._key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> VerifyKey:
@@ -183,9 +181,7 @@ def sign_label(label: AigcLabel, payload, key: SigningKey) -> AigcLabel:
     ``payload``."""
     data = _payload_bytes(payload)
     sig = key.sign(canonical_message(label, data))
-    code = ".".join(
-        (_PREFIX, key.key_id, data.hex(), base64.urlsafe_b64encode(sig).rstrip(b"=").decode("ascii"))
-    )
+    code = ".".join((_PREFIX, key.key_id, data.hex(), base64.urlsafe_b64encode(sig).rstrip(b"=").decode("ascii")))
     return label.with_reserved_code1(code)
 
 
@@ -213,9 +209,7 @@ class SignatureStatus(str, enum.Enum):
     INVALID = "invalid"  #: signed by a known key, but the signed data was altered (or the signature was)
     UNKNOWN_KEY = "unknown_key"  #: provmark signature by a key we were not given
     UNSIGNED = "unsigned"  #: ReservedCode1 empty
-    FOREIGN = (
-        "foreign"  #: ReservedCode1 holds something that is not a provmark signature (e.g. SM2 SecurityData)
-    )
+    FOREIGN = "foreign"  #: ReservedCode1 holds something that is not a provmark signature (e.g. SM2 SecurityData)
 
 
 @dataclass(frozen=True)

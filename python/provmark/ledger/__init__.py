@@ -39,7 +39,5 @@ def open_ledger(location: str | os.PathLike) -> Ledger:
     if loc.startswith("sqlite:///"):
         loc = loc[len("sqlite:///") :]
     elif "://" in loc:
-        raise ValueError(
-            f"unsupported ledger location {loc!r}; only SQLite paths (or sqlite:///path) for now"
-        )
+        raise ValueError(f"unsupported ledger location {loc!r}; only SQLite paths (or sqlite:///path) for now")
     return SQLiteLedger(loc)

@@ -116,9 +116,7 @@ class StoredRecord(LedgerRecord):
 
 def record_hash(prev_hash: str, values: dict[str, Any]) -> str:
     """SHA-256 over the previous hash and the canonical JSON of the hashed fields (including seq and time)."""
-    body = json.dumps(
-        {k: values[k] for k in _HASHED}, sort_keys=True, ensure_ascii=False, separators=(",", ":")
-    )
+    body = json.dumps({k: values[k] for k in _HASHED}, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(bytes.fromhex(prev_hash) + body.encode("utf-8")).hexdigest()
 
 
@@ -150,8 +148,7 @@ def verify_records(
         first = r.seq if first is None else first
         if r.seq != prev_seq + 1:
             problems.append(
-                f"seq {r.seq} follows seq {prev_seq}: "
-                f"records {prev_seq + 1}..{r.seq - 1} missing or reordered"
+                f"seq {r.seq} follows seq {prev_seq}: records {prev_seq + 1}..{r.seq - 1} missing or reordered"
             )
         if r.prev_hash != prev_hash:
             problems.append(f"seq {r.seq}: prev_hash does not match the hash of the record before it")

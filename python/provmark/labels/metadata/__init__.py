@@ -102,8 +102,7 @@ def detect_format(head: bytes, name: str = "") -> str:
             return "heif"
         if brand in (b"avis", b"msf1", b"hevc", b"heis"):
             raise UnsupportedFormatError(
-                f"HEIF/AVIF image sequences ({brand.decode(errors='replace')}) are not supported; "
-                "still images are"
+                f"HEIF/AVIF image sequences ({brand.decode(errors='replace')}) are not supported; still images are"
             )
         return "mp4"
     if head[4:8] in (b"moov", b"mdat", b"wide", b"free", b"skip"):
@@ -255,18 +254,13 @@ def _check_written(path: Path, fmt: str, label: AigcLabel) -> MetadataReport:
         rep = read_locations(path)
         got = rep.label()
     except AigcFormatError as exc:
-        raise MetadataWriteError(
-            f"AIGC metadata did not read back cleanly from the {fmt} output: {exc}"
-        ) from None
+        raise MetadataWriteError(f"AIGC metadata did not read back cleanly from the {fmt} output: {exc}") from None
     names = [loc.name for loc in rep.locations]
     expected = EXPECTED_LOCATIONS[fmt]
-    missing = (
-        [n for n in expected if n not in names] if expected else ([] if names else ["mp4 mdta AIGC key"])
-    )
+    missing = [n for n in expected if n not in names] if expected else ([] if names else ["mp4 mdta AIGC key"])
     if got != label or missing:
         raise MetadataWriteError(
-            f"AIGC metadata did not stick in the {fmt} output (missing {missing}, read back {got}); "
-            "output not written"
+            f"AIGC metadata did not stick in the {fmt} output (missing {missing}, read back {got}); output not written"
         )
     if fmt in _IMAGE and _xmp.DST_TRAINED not in rep.digital_source_type:
         raise MetadataWriteError("IPTC DigitalSourceType did not read back from the XMP packet")

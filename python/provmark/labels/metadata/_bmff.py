@@ -41,9 +41,7 @@ class Box:
 
     def to_bytes(self) -> bytes:
         body = self.prefix + (
-            b"".join(c.to_bytes() for c in self.children)
-            if self.children is not None
-            else bytes(self.payload)
+            b"".join(c.to_bytes() for c in self.children) if self.children is not None else bytes(self.payload)
         )
         size = len(body) + 8
         if size > 0xFFFFFFFF:
@@ -78,9 +76,7 @@ def _headers(data, start: int, end: int):
 def _is_full_meta(data, p: int, e: int) -> bool:
     """ISO 'meta' is a full box (4 bytes version/flags); QuickTime's may not be: look for a child header."""
     return not (
-        e - p >= 12
-        and data[p + 4 : p + 8] in (b"hdlr", b"keys", b"ilst")
-        and data[p : p + 4] != b"\x00\x00\x00\x00"
+        e - p >= 12 and data[p + 4 : p + 8] in (b"hdlr", b"keys", b"ilst") and data[p : p + 4] != b"\x00\x00\x00\x00"
     )
 
 
@@ -112,9 +108,7 @@ def _parse_meta(box: Box) -> None:
                 items.append(
                     Box(
                         itype,
-                        children=[
-                            Box(t, payload=bytes(data[pp:ee])) for t, _x, pp, ee in _headers(data, p2, e2)
-                        ],
+                        children=[Box(t, payload=bytes(data[pp:ee])) for t, _x, pp, ee in _headers(data, p2, e2)],
                     )
                 )
             box.children.append(Box(btype, children=items))
@@ -255,9 +249,7 @@ def _shift_offsets(box: Box, after: int, delta: int) -> None:
             offs = list(struct.unpack(f">{n}I", p[8 : 8 + 4 * n]))
             new = [o + delta if o >= after else o for o in offs]
             if any(o > 0xFFFFFFFF for o in new):
-                raise UnsupportedFormatError(
-                    "shifting 32-bit chunk offsets would overflow; remux with co64 first"
-                )
+                raise UnsupportedFormatError("shifting 32-bit chunk offsets would overflow; remux with co64 first")
             p[8 : 8 + 4 * n] = struct.pack(f">{n}I", *new)
             c.payload = bytes(p)
         elif c.type == b"co64":

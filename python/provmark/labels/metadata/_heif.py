@@ -71,9 +71,7 @@ class _Iloc:
             self.version = 1
         n_size = 2 if self.version < 2 else 4
         out = bytearray([self.version]) + self.flags
-        out += bytes(
-            [(self.offset_size << 4) | self.length_size, (self.base_offset_size << 4) | self.index_size]
-        )
+        out += bytes([(self.offset_size << 4) | self.length_size, (self.base_offset_size << 4) | self.index_size])
         out += len(self.items).to_bytes(n_size, "big")
         for item_id, method, dref, base, extents in self.items:
             out += item_id.to_bytes(n_size, "big")

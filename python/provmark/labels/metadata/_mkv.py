@@ -76,9 +76,7 @@ def _children(d, start, end):
         eid, j = _read_id(d, i)
         size, k, _n = _read_size(d, j)
         if size is None:
-            raise UnsupportedFormatError(
-                "Matroska element of unknown size (live stream); remux the file first"
-            )
+            raise UnsupportedFormatError("Matroska element of unknown size (live stream); remux the file first")
         if k + size > end:
             raise AigcFormatError(f"EBML element 0x{eid:X} at byte {i} runs past its parent")
         yield eid, i, k, k + size
@@ -111,9 +109,7 @@ def _level1(d, s, end):
         size, k, _ = _read_size(d, j)
         if size is None:
             if eid == CLUSTER:
-                raise UnsupportedFormatError(
-                    "Matroska cluster of unknown size (live stream); remux the file first"
-                )
+                raise UnsupportedFormatError("Matroska cluster of unknown size (live stream); remux the file first")
             raise AigcFormatError(f"level-1 element 0x{eid:X} has unknown size")
         if k + size > end:
             raise AigcFormatError(f"Matroska element 0x{eid:X} at byte {i} runs past the segment")
@@ -159,9 +155,7 @@ def _strip_aigc_tags(d, p, e) -> bytes:
         for cid, cs, cp, ce in _children(d, tp, te):
             if cid == SIMPLETAG:
                 names = [
-                    bytes(d[a:b]).decode("utf-8", "replace")
-                    for x, _y, a, b in _children(d, cp, ce)
-                    if x == TAGNAME
+                    bytes(d[a:b]).decode("utf-8", "replace") for x, _y, a, b in _children(d, cp, ce) if x == TAGNAME
                 ]
                 if "AIGC" in names:
                     continue
@@ -173,12 +167,7 @@ def _strip_aigc_tags(d, p, e) -> bytes:
 
 
 def _aigc_tag(bare: str) -> bytes:
-    st = (
-        _el(TAGNAME, b"AIGC")
-        + _el(TAGLANG, b"und")
-        + _el(TAGDEFAULT, b"\x01")
-        + _el(TAGSTRING, bare.encode("utf-8"))
-    )
+    st = _el(TAGNAME, b"AIGC") + _el(TAGLANG, b"und") + _el(TAGDEFAULT, b"\x01") + _el(TAGSTRING, bare.encode("utf-8"))
     return _el(TAG, _el(TARGETS, b"") + _el(SIMPLETAG, st))
 
 
@@ -243,9 +232,7 @@ def _update_seekhead(d: bytearray, s: int, end: int, rel: int) -> None:
         first_cluster = next((x[1] for x in els if x[0] == CLUSTER), end)
         if s + rel < first_cluster:
             return  # readers scan level-1 elements before the first cluster
-        raise UnsupportedFormatError(
-            "Matroska file has no SeekHead; Tags after the clusters would not be found"
-        )
+        raise UnsupportedFormatError("Matroska file has no SeekHead; Tags after the clusters would not be found")
     _eid, st, p, e = heads[0]
     seeks, replaced = [], False
     for cid, cs, cp, ce in _children(d, p, e):
@@ -268,9 +255,7 @@ def _update_seekhead(d: bytearray, s: int, end: int, rel: int) -> None:
     if nxt is not None and nxt[0] == VOID:
         room = nxt[3] - st
     if not (len(new) == room or len(new) + 2 <= room):
-        raise UnsupportedFormatError(
-            "no room in the Matroska SeekHead for the Tags entry; remux the file first"
-        )
+        raise UnsupportedFormatError("no room in the Matroska SeekHead for the Tags entry; remux the file first")
     d[st : st + room] = new + (_void(room - len(new)) if len(new) < room else b"")
 
 

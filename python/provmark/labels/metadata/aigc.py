@@ -79,8 +79,7 @@ class AigcLabel:
             v = getattr(self, f.name)
             if not isinstance(v, str):
                 raise AigcFormatError(
-                    f"AIGC field {FIELDS[_ATTRS.index(f.name)]} must be a string, "
-                    f"got {type(v).__name__} {v!r}"
+                    f"AIGC field {FIELDS[_ATTRS.index(f.name)]} must be a string, got {type(v).__name__} {v!r}"
                 )
         if self.label not in LABEL_VALUES:
             raise AigcFormatError(f"AIGC Label must be one of the strings {LABEL_VALUES}, got {self.label!r}")
@@ -97,9 +96,7 @@ class AigcLabel:
 
     def with_propagation(self, propagator: str, propagate_id: str, reserved_code2: str = "") -> AigcLabel:
         """The lawful platform update: fields 1-4 kept, fields 5-7 replaced (Measures Art. 6, 10)."""
-        lab = replace(
-            self, content_propagator=propagator, propagate_id=propagate_id, reserved_code2=reserved_code2
-        )
+        lab = replace(self, content_propagator=propagator, propagate_id=propagate_id, reserved_code2=reserved_code2)
         lab.validate()
         return lab
 
@@ -158,9 +155,7 @@ class AigcLabel:
             raise TypeError(f"AIGC value must be str or bytes, got {type(value).__name__}")
         text = value.rstrip("\x00").strip()
         if len(text) > _MAX_JSON:
-            raise AigcFormatError(
-                f"AIGC value is {len(text)} characters long; refusing more than {_MAX_JSON}"
-            )
+            raise AigcFormatError(f"AIGC value is {len(text)} characters long; refusing more than {_MAX_JSON}")
 
         def no_dupes(pairs):
             keys = [k for k, _ in pairs]

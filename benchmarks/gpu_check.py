@@ -1,0 +1,402 @@
+"""One-shot check of provmark's CUDA backend on a GPU machine (provmark and torch with CUDA installed).
+
+    python benchmarks/gpu_check.py [--frames 64] [--repeats 5] [--quick] [--json report.json]
+
+(a) the card's device-to-device copy bandwidth (torch ``copy_`` timed with CUDA events, counted as bytes read +
+written per second); (b) CPU vs CUDA parity of every image kernel and end to end on real photos (scikit-image's
+astronaut, coffee, chelsea) with fresh random keys; (c) embedding and detection throughput with CUDA events on
+batches of ``--frames`` 1080p and 4K frames as uint8 RGB (NHWC), float32 NCHW and nv12; (d) one table: frames/s,
+GB/s (frames read + written), % of the copy bandwidth, the CPU's frames/s beside; plus a "no host copies" proof
+(every memcpy the CUDA profiler sees during one embedding and one video-mode detection call).
+
+Exit status: 0 when every parity check passes, 1 when one fails, 2 when there is no usable CUDA device or no
+torch with CUDA (the script then only says why). Designed to finish in under 5 minutes on a fresh machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+import provmark as pm
+from provmark import _core, gpu, image
+
+PHOTOS = ("astronaut", "coffee", "chelsea")
+SIZES = {"1080p": (1080, 1920), "4K": (2160, 3840)}
+
+
+def _photo(name: str) -> np.ndarray:
+    from skimage import data
+
+    return getattr(data, name)()
+
+
+# ---- (a) copy bandwidth ----------------------------------------------------------------------------------------
+def copy_bandwidth(torch: Any, nbytes: int = 2 << 30, repeats: int = 10) -> float:
+    """Device-to-device copy, bytes read + written per second (GB/s)."""
+    src = torch.empty(nbytes, dtype=torch.uint8, device="cuda")
+    src.fill_(7)
+    dst = torch.empty_like(src)
+    for _ in range(3):
+        dst.copy_(src)
+    t = _event_time(torch, lambda: dst.copy_(src), repeats)
+    return 2 * nbytes / t / 1e9
+
+
+def _event_time(torch: Any, fn: Callable[[], Any], repeats: int) -> float:
+    """Seconds per call of fn on the current stream, measured with CUDA events (after one warm-up call)."""
+    fn()
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    torch.cuda.synchronize()
+    start.record()
+    for _ in range(repeats):
+        fn()
+    end.record()
+    end.synchronize()
+    return start.elapsed_time(end) / 1000.0 / repeats
+
+
+# ---- (b) parity ------------------------------------------------------------------------------------------------
+class Parity:
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, str, float, float, bool]] = []
+
+    def check(self, kernel: str, photo: str, measured: float, tolerance: float) -> None:
+        ok = bool(measured <= tolerance)
+        self.rows.append((kernel, photo, float(measured), float(tolerance), ok))
+        print(f"  {'ok  ' if ok else 'FAIL'} {kernel:<34} {photo:<16} {measured:<12.4g} (tolerance {tolerance:g})")
+
+    def fail(self, kernel: str, photo: str, err: BaseException) -> None:
+        self.rows.append((kernel, photo, math.nan, 0.0, False))
+        print(f"  FAIL {kernel:<34} {photo:<16} raised {type(err).__name__}: {err}")
+        traceback.print_exc(limit=3)
+
+    @property
+    def ok(self) -> bool:
+        return all(r[4] for r in self.rows)
+
+
+def run_parity(torch: Any, quick: bool) -> Parity:
+    par = Parity()
+    rng = np.random.default_rng()
+
+    def dev(a: np.ndarray) -> Any:
+        return torch.from_numpy(np.ascontiguousarray(a)).cuda()
+
+    def host(t: Any) -> np.ndarray:
+        torch.cuda.synchronize()
+        return t.cpu().numpy()
+
+    def fr(t: Any, batch: bool = False, layout: str = "HWC") -> Any:
+        return gpu._frames(gpu._cai(t, "gpu_check"), "gpu_check", batch, layout).view()
+
+    def maxdiff(a: np.ndarray, b: np.ndarray) -> float:
+        return float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64))))
+
+    photos = PHOTOS[:1] if quick else PHOTOS
+    for name in photos:
+        key = pm.Key.generate()
+        pl = pm.Payload(rng.bytes(8))
+        img = _photo(name)
+        big = np.ascontiguousarray(np.repeat(np.repeat(img, 2, axis=0), 2, axis=1))  # above the working size
+        for label, fn in _parity_steps(torch, img, big, key, pl, dev, host, fr, maxdiff):
+            try:
+                for kernel, measured, tol in fn():
+                    par.check(kernel, label, measured, tol)
+            except Exception as e:  # every failure is reported, the others still run
+                par.fail(label, name, e)
+    return par
+
+
+def _parity_steps(torch, img, big, key, pl, dev, host, fr, maxdiff):  # type: ignore[no-untyped-def]
+    h, w = img.shape[:2]
+    y = _core.image_luma(img)
+
+    def luma():
+        out = torch.empty((h, w), dtype=torch.float32, device="cuda")
+        _core.cuda_image_luma(fr(dev(img)), out.data_ptr())
+        yield "luma uint8 HWC", maxdiff(host(out), y), 1e-3
+        f = np.ascontiguousarray((img / 255.0).astype(np.float32).transpose(2, 0, 1))
+        _core.cuda_image_luma(fr(dev(f), layout="CHW"), out.data_ptr())
+        yield "luma float32 CHW", maxdiff(host(out), _core.image_luma(np.ascontiguousarray(f.transpose(1, 2, 0)))), 1e-3
+
+    def mask_resample():
+        hb, wb = big.shape[:2]
+        t = dev(big)
+        m = torch.empty((hb, wb), dtype=torch.float32, device="cuda")
+        _core.cuda_image_mask(fr(t), m.data_ptr())
+        yb = _core.image_luma(big)
+        yield "texture mask", maxdiff(host(m), image._ref_mask(yb)), 1e-4
+        hw, ww, _s = image._work_shape(hb, wb)
+        r = torch.empty((hw, ww), dtype=torch.float32, device="cuda")
+        _core.cuda_image_resample(fr(t), r.data_ptr(), hw, ww)
+        yield "area resample (luma fused)", maxdiff(host(r), _core.image_resample(yb, hw, ww)), 2e-3
+
+    def whiten_fold():
+        chip = 2.5
+        wv, _den = _core.image_whiten(y, chip)
+        out, dn = (torch.empty((h, w), dtype=torch.float32, device="cuda") for _ in range(2))
+        yd = dev(y)  # held while the kernels use it
+        _core.cuda_image_whiten(yd.data_ptr(), 1, h, w, chip, out.data_ptr(), 0, dn.data_ptr())
+        yield "whiten (relative)", maxdiff(host(out), wv) / float(np.abs(wv).max()), 1e-4
+        f = torch.empty((1, 128, 128), dtype=torch.float64, device="cuda")
+        wd = dev(wv)
+        _core.cuda_image_fold(wd.data_ptr(), 1, h, w, 32 * chip * 1.01, 0.02, f.data_ptr())
+        yield "fold", maxdiff(host(f)[0], _core.image_fold(wv, 32 * chip * 1.01, 0.02)), 1e-9
+
+    def embed():
+        got = host(gpu.image_embed(dev(img), pl, key, informed=False))
+        ref = image.LumaEmbedder(w, h, pl, key, informed="off").mark(img)
+        yield "embed uint8, informed off (LSB)", maxdiff(got, ref), 1
+        got = host(gpu.image_embed(dev(img), pl, key))
+        yield "embed uint8, informed (LSB)", maxdiff(got, image.embed(img, pl, key)), 1
+        got = host(gpu.image_embed(dev(big), pl, key))
+        yield "embed uint8 2x upscale, informed (LSB)", maxdiff(got, image.embed(big, pl, key)), 1
+        f = np.ascontiguousarray((img / 255.0).astype(np.float32).transpose(2, 0, 1))[None]
+        got = host(gpu.image_embed_batch(dev(f), [pl], key))
+        ref = image.embed_batch(torch.from_numpy(f), [pl], key).numpy()
+        yield "embed float32 NCHW, informed", maxdiff(got, ref), 1e-5
+        yg = y.round().astype(np.uint8)
+        nv12 = np.concatenate([yg, np.full((h // 2, w), 128, np.uint8)])
+        got = host(gpu.LumaEmbedder(w, h, pl, key).mark(dev(nv12), plane=True))
+        ref = image.LumaEmbedder(w, h, pl, key, informed="off").mark(yg)
+        yield "embed nv12 Y plane (LSB)", maxdiff(got[:h], ref), 1
+        yield "nv12 chroma untouched", maxdiff(got[h:], nv12[h:]), 0
+
+    def detect():
+        marked = image.embed(big, pl, key)
+        det = gpu.image_detect(dev(marked), key)
+        ref = image.detect(marked, key)
+        same = det.found and det.payload == pl.data == ref.payload
+        yield "detect: payload mismatch (0 = same)", 0.0 if same else 1.0, 0
+        yield "detect: sync z difference", abs(det.score - ref.score), 0.02 * ref.score + 0.05
+        yield "detect wrong key: found (0 = no)", float(gpu.image_detect(dev(marked), pm.Key.generate()).found), 0
+
+    return [("luma", luma), ("mask+resample", mask_resample), ("whiten+fold", whiten_fold), ("embed", embed),
+            ("detect", detect)]  # fmt: skip
+
+
+# ---- (c) throughput ----------------------------------------------------------------------------------------------
+def _frames_batch(torch: Any, n: int, hgt: int, wid: int, fmt: str) -> Any:
+    """n copies of a photo scaled to hgt x wid in the given format (content does not change the speed)."""
+    f = torch.from_numpy(_photo("astronaut")).cuda().permute(2, 0, 1)[None].float() / 255.0
+    f = torch.nn.functional.interpolate(f, size=(hgt, wid), mode="bilinear", align_corners=False).clamp_(0, 1)
+    if fmt == "float32 NCHW":
+        return f.expand(n, -1, -1, -1).contiguous()
+    u8 = (f * 255.0).round_().to(torch.uint8)
+    if fmt == "uint8 RGB NHWC":
+        return u8.permute(0, 2, 3, 1).expand(n, -1, -1, -1).contiguous()
+    yp = (0.299 * u8[0, 0].float() + 0.587 * u8[0, 1].float() + 0.114 * u8[0, 2].float()).round_().to(torch.uint8)
+    chroma = torch.full((hgt // 2, wid), 128, dtype=torch.uint8, device="cuda")
+    return torch.cat([yp, chroma])[None].expand(n, -1, -1).contiguous()  # nv12 [N, H * 3 / 2, W]
+
+
+def run_throughput(torch: Any, bw: float, n: int, repeats: int, sizes: dict[str, tuple[int, int]]) -> list[dict]:
+    rows: list[dict] = []
+    key = pm.Key.generate()
+    pl = pm.Payload(b"gpucheck")
+    for size, (hgt, wid) in sizes.items():
+        emb = gpu.LumaEmbedder(wid, hgt, pl, key)
+        for fmt in ("uint8 RGB NHWC", "float32 NCHW", "nv12"):
+            x = _frames_batch(torch, n, hgt, wid, fmt)
+            frame_bytes = x[0].numel() * x.element_size()
+            if fmt == "nv12":
+                # in place on the Y plane: only the luma rows are read and written
+                touched = hgt * wid
+                t = _event_time(torch, lambda x=x, emb=emb: emb.mark(x, plane=True, out=x), repeats)
+            else:
+                touched = frame_bytes
+                out = torch.empty_like(x)
+                t = _event_time(torch, lambda x=x, out=out, emb=emb: emb.mark(x, out=out), repeats)
+                del out
+            gbs = 2 * n * touched / t / 1e9
+            rows.append({"op": "embed (informed off)", "size": size, "format": fmt, "frames_per_s": n / t,
+                         "gb_per_s": gbs, "pct_copy": 100.0 * gbs / bw, "ms_per_batch": 1000 * t})  # fmt: skip
+            print(f"  embed {size} {fmt}: {1000 * t:.2f} ms per {n} frames, {n / t:,.0f} frames/s, {gbs:.0f} GB/s")
+            if fmt != "nv12":
+                # video-mode detection: device luma + area resample + sum over the frames, one small copy, then
+                # the CPU detector on the mean working-size plane
+                t_dev = _event_time(torch, lambda x=x: gpu.work_luma(x, reduce="sum"), repeats)
+                total = gpu.work_luma(x, reduce="sum")
+                t0 = time.perf_counter()
+                image.detect(np.clip(total / n / 255.0, 0, 1).astype(np.float32), key)
+                t_host = time.perf_counter() - t0
+                rows.append({"op": "detect, video mode (device part)", "size": size, "format": fmt,
+                             "frames_per_s": n / t_dev, "gb_per_s": n * frame_bytes / t_dev / 1e9,
+                             "pct_copy": 100.0 * (n * frame_bytes / t_dev / 1e9) / bw, "host_detect_s": t_host,
+                             "frames_per_s_with_host": n / (t_dev + t_host)})  # fmt: skip
+                print(
+                    f"  detect (video) {size} {fmt}: device {1000 * t_dev:.2f} ms, host search {1000 * t_host:.1f} ms"
+                )
+            del x
+            torch.cuda.empty_cache()
+        # image-mode detection with the full geometric search (the search itself runs on the CPU)
+        x = _frames_batch(torch, 8, hgt, wid, "uint8 RGB NHWC")
+        t0 = time.perf_counter()
+        gpu.image_detect_batch(x, key, full_search=True)
+        t = time.perf_counter() - t0
+        rows.append({"op": "detect, image mode, full search", "size": size, "format": "uint8 RGB NHWC",
+                     "frames_per_s": 8 / t, "gb_per_s": math.nan, "pct_copy": math.nan})  # fmt: skip
+        # embedding with the informed step (host round trip of the working-size planes per frame)
+        t0 = time.perf_counter()
+        gpu.image_embed_batch(x, pl, key, informed=True)
+        torch.cuda.synchronize()
+        t = time.perf_counter() - t0
+        rows.append({"op": "embed (informed)", "size": size, "format": "uint8 RGB NHWC", "frames_per_s": 8 / t,
+                     "gb_per_s": math.nan, "pct_copy": math.nan})  # fmt: skip
+        del x
+        torch.cuda.empty_cache()
+    return rows
+
+
+def cpu_figures(sizes: dict[str, tuple[int, int]], reps: int = 2) -> dict[tuple[str, str], float]:
+    """CPU frames/s of the same operations (numpy frames, provmark's native CPU kernels, all threads)."""
+    from provmark import video
+
+    out: dict[tuple[str, str], float] = {}
+    key = pm.Key.generate()
+    pl = pm.Payload(b"gpucheck")
+    rng = np.random.default_rng(0)
+    for size, (hgt, wid) in sizes.items():
+        frame = rng.integers(0, 256, (hgt, wid, 3), dtype=np.uint8)
+        emb = image.LumaEmbedder(wid, hgt, pl, key, informed="off")
+
+        def timed(fn: Callable[[], Any]) -> float:
+            fn()
+            t0 = time.perf_counter()
+            for _ in range(reps):
+                fn()
+            return reps / (time.perf_counter() - t0)
+
+        out[("embed (informed off)", size)] = timed(lambda emb=emb, frame=frame: emb.mark(frame))
+        out[("embed (informed)", size)] = timed(lambda frame=frame: image.embed(frame, pl, key))
+        out[("detect, video mode (device part)", size)] = timed(lambda frame=frame: video._array_luma(frame))
+        out[("detect, image mode, full search", size)] = timed(
+            lambda frame=frame: image.detect(frame, key, full_search=True)
+        )
+    return out
+
+
+# ---- no host copies -------------------------------------------------------------------------------------------
+def transfer_trace(torch: Any) -> dict[str, Any]:
+    """Every memcpy / memset the CUDA profiler (CUPTI, through torch.profiler) records during one embedding call
+    and one video-mode detection call on 8 1080p frames."""
+    from torch.profiler import ProfilerActivity, profile
+
+    key = pm.Key.generate()
+    x = _frames_batch(torch, 8, 1080, 1920, "uint8 RGB NHWC")
+    out = torch.empty_like(x)
+    emb = gpu.LumaEmbedder(1920, 1080, b"gpucheck", key)
+    emb.mark(x, out=out)
+    gpu.work_luma(x, reduce="sum")
+    torch.cuda.synchronize()
+    report: dict[str, Any] = {}
+    for label, fn in (("embed 8 x 1080p", lambda: emb.mark(x, out=out)),
+                      ("video detect 8 x 1080p", lambda: gpu.work_luma(x, reduce="sum"))):  # fmt: skip
+        with profile(activities=[ProfilerActivity.CUDA]) as prof:
+            fn()
+            torch.cuda.synchronize()
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "trace.json")
+            prof.export_chrome_trace(path)
+            with open(path, encoding="utf-8") as fh:
+                events = json.load(fh).get("traceEvents", [])
+        copies = [
+            {"name": e.get("name"), "bytes": (e.get("args") or {}).get("bytes")}
+            for e in events
+            if e.get("cat") in ("gpu_memcpy", "gpu_memset") or "memcpy" in str(e.get("name", "")).lower()
+        ]
+        report[label] = copies
+        kinds: dict[str, list[Any]] = {}
+        for c in copies:
+            kinds.setdefault(str(c["name"]), []).append(c["bytes"])
+        print(
+            f"  {label}: {len(copies)} transfers/memsets: "
+            + "; ".join(f"{k} x{len(v)} bytes {v}" for k, v in kinds.items())
+        )
+    frame_bytes = 1080 * 1920 * 3
+    print(f"  (one 1080p RGB frame is {frame_bytes:,} bytes: any host copy of frames would show up as such sizes)")
+    return report
+
+
+# ---- main ---------------------------------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--frames", type=int, default=64, help="frames per batch for the throughput runs")
+    ap.add_argument("--repeats", type=int, default=5, help="timed repetitions per measurement")
+    ap.add_argument("--quick", action="store_true", help="one photo for parity, 1080p only")
+    ap.add_argument("--json", help="write every figure to this JSON file")
+    args = ap.parse_args(argv)
+
+    info = pm.backend_info()
+    print(f"provmark {info['version']}: compiled_with_cuda={info['compiled_with_cuda']}, "
+          f"devices={info['cuda_device_count']}, simd={info['simd_level']}, threads={info['num_threads']}")  # fmt: skip
+    if not gpu.is_available():
+        print(f"gpu_check: no usable CUDA device ({info['cuda_error']}); nothing was measured.")
+        return 2
+    try:
+        import torch
+    except ImportError:
+        print("gpu_check: needs torch with CUDA to hold device arrays (pip install torch); nothing was measured.")
+        return 2
+    if not torch.cuda.is_available():
+        print("gpu_check: torch has no CUDA device (a CPU-only torch build?); nothing was measured.")
+        return 2
+    t_start = time.perf_counter()
+    props = torch.cuda.get_device_properties(0)
+    print(f"device: {props.name}, {props.total_memory / 2**30:.0f} GiB, torch {torch.__version__}")
+
+    print("(a) device-to-device copy bandwidth")
+    bw = copy_bandwidth(torch)
+    print(f"  {bw:.0f} GB/s (bytes read + written per second)")
+
+    print("(b) parity, CPU vs CUDA (fresh random keys)")
+    par = run_parity(torch, args.quick)
+
+    sizes = {"1080p": SIZES["1080p"]} if args.quick else SIZES
+    print(f"(c) throughput, batches of {args.frames} frames, CUDA events")
+    rows = run_throughput(torch, bw, args.frames, args.repeats, sizes)
+    print("    CPU figures (same operations on numpy frames)")
+    cpu = cpu_figures(sizes)
+
+    print("no host copies: transfers seen by the CUDA profiler")
+    try:
+        trace = transfer_trace(torch)
+    except Exception as e:  # the profiler is optional: say why it is missing
+        print(f"  could not trace transfers: {type(e).__name__}: {e}")
+        trace = {"error": str(e)}
+
+    print("(d) summary")
+    hdr = (
+        f"{'operation':<34} {'size':<6} {'format':<15} {'frames/s':>11} {'GB/s':>7} {'% copy':>7} "
+        f"{'CPU fr/s':>9} {'x CPU':>8}"
+    )
+    print(hdr)
+    print("-" * len(hdr))
+    for r in rows:
+        c = cpu.get((r["op"], r["size"]), math.nan)
+        print(f"{r['op']:<34} {r['size']:<6} {r['format']:<15} {r['frames_per_s']:>11,.0f} {r['gb_per_s']:>7.0f} "
+              f"{r['pct_copy']:>6.0f}% {c:>9.1f} {r['frames_per_s'] / c:>8.0f}")  # fmt: skip
+    passed = sum(r[4] for r in par.rows)
+    print(f"copy bandwidth {bw:.0f} GB/s; parity {'PASSED' if par.ok else 'FAILED'} ({passed}/{len(par.rows)} "
+          f"checks); total {time.perf_counter() - t_start:.0f} s")  # fmt: skip
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as fh:
+            json.dump({"device": props.name, "copy_gb_per_s": bw, "parity": par.rows, "throughput": rows,
+                       "cpu_frames_per_s": {f"{k[0]} {k[1]}": v for k, v in cpu.items()}, "transfers": trace},
+                      fh, indent=1, default=str)  # fmt: skip
+    return 0 if par.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,224 @@
+// pybind11 glue for the CUDA image kernels (csrc/cuda/image_cuda.h). Internal API for python/provmark/gpu.py:
+// device memory crosses as integer pointers and CUDA streams as integer handles (STYLE item 9), so provmark
+// never links or imports torch / CuPy. gpu.py reads them from __cuda_array_interface__ and checks shapes,
+// strides and dtypes; the core checks sizes again and that every pointer is device memory. In a build without
+// CUDA every function raises provmark.CudaError (csrc/cuda/unavailable.cpp).
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+#include "cuda/image_cuda.h"
+
+namespace py = pybind11;
+using namespace provmark::image;
+namespace pc = provmark::image::cuda;
+
+namespace {
+
+void* as_ptr(std::uintptr_t p) { return reinterpret_cast<void*>(p); }
+
+pc::SampleType sample_type(const std::string& name) {
+  if (name == "uint8") return pc::SampleType::kU8;
+  if (name == "uint16") return pc::SampleType::kU16;
+  if (name == "float32") return pc::SampleType::kF32;
+  if (name == "float64") return pc::SampleType::kF64;
+  if (name == "float16") return pc::SampleType::kF16;
+  if (name == "bfloat16") return pc::SampleType::kBF16;
+  throw py::type_error(
+      "CudaFrameView: dtype must be 'uint8', 'uint16', 'float16', 'bfloat16', 'float32' or "
+      "'float64', got '" +
+      name + "'");
+}
+
+std::string sample_name(pc::SampleType t) {
+  switch (t) {
+    case pc::SampleType::kU8:
+      return "uint8";
+    case pc::SampleType::kU16:
+      return "uint16";
+    case pc::SampleType::kF32:
+      return "float32";
+    case pc::SampleType::kF64:
+      return "float64";
+    case pc::SampleType::kF16:
+      return "float16";
+    case pc::SampleType::kBF16:
+      return "bfloat16";
+  }
+  return "?";
+}
+
+// A writable, C-contiguous host array of exactly `bytes` bytes.
+void* host_buffer(const py::array& a, std::size_t bytes, bool writable, const char* fn) {
+  if (!(a.flags() & py::array::c_style))
+    throw std::invalid_argument(std::string(fn) + ": host array must be C-contiguous");
+  if (writable && !a.writeable()) throw std::invalid_argument(std::string(fn) + ": host array is read-only");
+  if (static_cast<std::size_t>(a.nbytes()) != bytes)
+    throw std::invalid_argument(std::string(fn) + ": host array has " + std::to_string(a.nbytes()) +
+                                " bytes, expected " + std::to_string(bytes));
+  return const_cast<void*>(a.data());
+}
+
+}  // namespace
+
+void register_gpu(py::module_& m) {
+  py::class_<pc::FrameView>(
+      m, "CudaFrameView",
+      "N same-size frames in device memory: pointer, sample type, sizes and element strides "
+      "(internal; built by provmark.gpu).")
+      .def(py::init([](std::uintptr_t ptr, const std::string& dtype, long long n, long long height,
+                       long long width, int channels, long long stride_n, long long stride_y,
+                       long long stride_x, long long stride_c, float scale, int shift, float vmax) {
+             pc::FrameView v;
+             v.data = as_ptr(ptr);
+             v.type = sample_type(dtype);
+             v.n = n;
+             v.height = height;
+             v.width = width;
+             v.channels = channels;
+             v.stride_n = stride_n;
+             v.stride_y = stride_y;
+             v.stride_x = stride_x;
+             v.stride_c = stride_c;
+             v.scale = scale;
+             v.shift = shift;
+             v.vmax = vmax;
+             return v;
+           }),
+           py::arg("ptr"), py::arg("dtype"), py::arg("n"), py::arg("height"), py::arg("width"),
+           py::arg("channels"), py::arg("stride_n"), py::arg("stride_y"), py::arg("stride_x"),
+           py::arg("stride_c"), py::arg("scale"), py::arg("shift") = 0, py::arg("vmax") = 0.0f)
+      .def_property_readonly("ptr",
+                             [](const pc::FrameView& v) { return reinterpret_cast<std::uintptr_t>(v.data); })
+      .def_property_readonly("dtype", [](const pc::FrameView& v) { return sample_name(v.type); })
+      .def_property_readonly(
+          "shape", [](const pc::FrameView& v) { return py::make_tuple(v.n, v.height, v.width, v.channels); })
+      .def_property_readonly("strides",
+                             [](const pc::FrameView& v) {
+                               return py::make_tuple(v.stride_n, v.stride_y, v.stride_x, v.stride_c);
+                             })
+      .def("__repr__", [](const pc::FrameView& v) {
+        return "CudaFrameView(" + sample_name(v.type) + ", n=" + std::to_string(v.n) + ", " +
+               std::to_string(v.height) + "x" + std::to_string(v.width) + "x" + std::to_string(v.channels) +
+               ")";
+      });
+
+  m.def(
+      "cuda_pointer_device",
+      [](std::uintptr_t ptr) {
+        py::gil_scoped_release release;
+        return pc::pointer_device(as_ptr(ptr));
+      },
+      py::arg("ptr"), "Index of the CUDA device that owns `ptr` (ValueError for host memory).");
+  m.def(
+      "cuda_image_luma",
+      [](const pc::FrameView& v, std::uintptr_t out, std::uintptr_t stream) {
+        py::gil_scoped_release release;
+        pc::luma(v, static_cast<float*>(as_ptr(out)), stream);
+      },
+      py::arg("frames"), py::arg("out"), py::arg("stream") = 0,
+      "Luma in grey levels into out[N, H, W] (device float32).");
+  m.def(
+      "cuda_image_mask",
+      [](const pc::FrameView& v, std::uintptr_t out, std::uintptr_t stream) {
+        py::gil_scoped_release release;
+        pc::texture_mask(v, static_cast<float*>(as_ptr(out)), stream);
+      },
+      py::arg("frames"), py::arg("out"), py::arg("stream") = 0,
+      "Texture mask of each frame's luma into out[N, H, W] (device float32).");
+  m.def(
+      "cuda_image_resample",
+      [](const pc::FrameView& v, std::uintptr_t out, long long out_h, long long out_w,
+         std::uintptr_t stream) {
+        py::gil_scoped_release release;
+        pc::resample_area(v, static_cast<float*>(as_ptr(out)), out_h, out_w, stream);
+      },
+      py::arg("frames"), py::arg("out"), py::arg("out_h"), py::arg("out_w"), py::arg("stream") = 0,
+      "Area-resampled luma into out[N, out_h, out_w] (device float32).");
+  m.def(
+      "cuda_image_blur",
+      [](std::uintptr_t src, long long n, long long h, long long w, double sigma, std::uintptr_t out,
+         std::uintptr_t stream) {
+        py::gil_scoped_release release;
+        pc::gaussian_blur(static_cast<const float*>(as_ptr(src)), n, h, w, sigma,
+                          static_cast<float*>(as_ptr(out)), stream);
+      },
+      py::arg("src"), py::arg("n"), py::arg("height"), py::arg("width"), py::arg("sigma"), py::arg("out"),
+      py::arg("stream") = 0, "Gaussian blur of N contiguous float32 planes (device).");
+  m.def(
+      "cuda_image_whiten",
+      [](std::uintptr_t y, long long n, long long h, long long w, double chip, std::uintptr_t out,
+         std::uintptr_t den_in, std::uintptr_t den_out, std::uintptr_t stream) {
+        py::gil_scoped_release release;
+        pc::whiten(static_cast<const float*>(as_ptr(y)), n, h, w, chip,
+                   static_cast<const float*>(as_ptr(den_in)), static_cast<float*>(as_ptr(out)),
+                   static_cast<float*>(as_ptr(den_out)), stream);
+      },
+      py::arg("y"), py::arg("n"), py::arg("height"), py::arg("width"), py::arg("chip"), py::arg("out"),
+      py::arg("den_in") = 0, py::arg("den_out") = 0, py::arg("stream") = 0,
+      "Whitening of N contiguous float32 planes (device); 0 for no den_in / den_out.");
+  m.def(
+      "cuda_image_fold",
+      [](std::uintptr_t w, long long n, long long h, long long wd, double period, double theta,
+         std::uintptr_t out, int side, std::uintptr_t stream) {
+        pc::FoldParams p;
+        p.w = static_cast<const float*>(as_ptr(w));
+        p.n = n;
+        p.height = h;
+        p.width = wd;
+        p.period = period;
+        p.theta = theta;
+        p.side = side;
+        p.out = static_cast<double*>(as_ptr(out));
+        py::gil_scoped_release release;
+        pc::fold(p, stream);
+      },
+      py::arg("w"), py::arg("n"), py::arg("height"), py::arg("width"), py::arg("period"), py::arg("theta"),
+      py::arg("out"), py::arg("side") = kTile * kBins, py::arg("stream") = 0,
+      "Fold N whitened planes into out[N, side, side] (device float64).");
+  m.def(
+      "cuda_sum_planes",
+      [](std::uintptr_t src, long long n, long long plane, std::uintptr_t out, std::uintptr_t stream) {
+        py::gil_scoped_release release;
+        pc::sum_planes(static_cast<const float*>(as_ptr(src)), n, plane, static_cast<double*>(as_ptr(out)),
+                       stream);
+      },
+      py::arg("src"), py::arg("n"), py::arg("plane"), py::arg("out"), py::arg("stream") = 0,
+      "out[plane] (device float64) = sum of N contiguous float32 planes.");
+  m.def(
+      "cuda_image_embed",
+      [](const pc::FrameView& in, const pc::FrameView& out, const py::array& tiles_any, double chip,
+         double target_rms, std::uintptr_t stream) {
+        if (!py::isinstance<py::array_t<float>>(tiles_any))
+          throw py::type_error("cuda_image_embed: tiles must be float32");
+        const auto tiles = py::reinterpret_borrow<py::array>(tiles_any);
+        if (tiles.ndim() != 3 || tiles.shape(0) != in.n || tiles.shape(1) != kTile || tiles.shape(2) != kTile)
+          throw std::invalid_argument("cuda_image_embed: tiles must be [N, 32, 32] for N = " +
+                                      std::to_string(in.n));
+        pc::EmbedParams p;
+        p.in = in;
+        p.out = out;
+        p.tiles_host = static_cast<const float*>(
+            host_buffer(tiles, static_cast<std::size_t>(in.n) * kTile * kTile * sizeof(float), false,
+                        "cuda_image_embed"));
+        p.chip = chip;
+        p.target_rms = target_rms;
+        py::gil_scoped_release release;
+        pc::embed(p, stream);
+      },
+      py::arg("frames"), py::arg("out"), py::arg("tiles"), py::arg("chip"), py::arg("target_rms"),
+      py::arg("stream") = 0, "Mark N frames into `out` (may be `frames` itself); queued, not synchronised.");
+  m.def(
+      "cuda_copy_to_host",
+      [](std::uintptr_t src, py::array& dst, std::uintptr_t stream) {
+        void* d = host_buffer(dst, static_cast<std::size_t>(dst.nbytes()), true, "cuda_copy_to_host");
+        const std::size_t bytes = static_cast<std::size_t>(dst.nbytes());
+        py::gil_scoped_release release;
+        pc::copy_to_host(d, as_ptr(src), bytes, stream);
+      },
+      py::arg("src"), py::arg("dst"), py::arg("stream") = 0,
+      "Copy dst.nbytes bytes from device pointer src into the host array dst, then synchronise the stream.");
+}

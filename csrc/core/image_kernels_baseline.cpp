@@ -1,0 +1,2 @@
+#define PROVMARK_ISA_NS isa_baseline
+#include "core/image_kernels_impl.h"

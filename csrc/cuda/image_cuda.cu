@@ -1,0 +1,738 @@
+// CUDA twins of the CPU image kernels (see image_cuda.h). Kernels are kept plain: one thread per output
+// element (or a 32 x 32 tile in shared memory for the texture mask), the per-element math from
+// core/image_math.h, every launch and runtime call checked.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "core/image_math.h"
+#include "cuda/check.h"
+#include "cuda/image_cuda.h"
+
+namespace provmark::image::cuda {
+namespace {
+
+constexpr int kThreads = 256;  // threads per block everywhere
+
+cudaStream_t as_stream(std::uintptr_t s) { return reinterpret_cast<cudaStream_t>(s); }
+
+// Blocks for a grid-stride loop over `n` elements.
+unsigned grid_for(long long n) {
+  const long long b = (n + kThreads - 1) / kThreads;
+  return static_cast<unsigned>(b < 1 ? 1 : (b > (1LL << 20) ? (1LL << 20) : b));
+}
+
+void check_launch(const char* what) {
+  const cudaError_t err = cudaGetLastError();
+  if (err != cudaSuccess)
+    throw CudaError(std::string(what) + ": kernel launch failed: " + cudaGetErrorString(err));
+}
+
+// Makes the device that owns the data current for the duration of a call, then restores the caller's.
+class DeviceGuard {
+ public:
+  explicit DeviceGuard(int device) {
+    PROVMARK_CUDA_CHECK(cudaGetDevice(&prev_));
+    if (prev_ != device) PROVMARK_CUDA_CHECK(cudaSetDevice(device));
+  }
+  ~DeviceGuard() { cudaSetDevice(prev_); }
+  DeviceGuard(const DeviceGuard&) = delete;
+  DeviceGuard& operator=(const DeviceGuard&) = delete;
+
+ private:
+  int prev_ = 0;
+};
+
+// Stream-ordered scratch memory: allocated and freed on the stream, so a call never synchronises.
+template <typename T>
+class StreamBuffer {
+ public:
+  StreamBuffer(std::size_t n, cudaStream_t stream) : n_(n), stream_(stream) {
+    if (n_ > 0)
+      PROVMARK_CUDA_CHECK(cudaMallocAsync(reinterpret_cast<void**>(&ptr_), n_ * sizeof(T), stream_));
+  }
+  ~StreamBuffer() {
+    if (ptr_) cudaFreeAsync(ptr_, stream_);
+  }
+  StreamBuffer(const StreamBuffer&) = delete;
+  StreamBuffer& operator=(const StreamBuffer&) = delete;
+  T* get() const { return ptr_; }
+
+ private:
+  T* ptr_ = nullptr;
+  std::size_t n_ = 0;
+  cudaStream_t stream_ = nullptr;
+};
+
+// ---- samples --------------------------------------------------------------------------------------------
+// One sample as the CPU kernels see it before scaling: uint8 as float, float32 as is, float64 rounded to
+// float, uint16 as (v >> shift) / vmax clipped to [0, 1]; float16 / bfloat16 widened to float.
+__device__ __forceinline__ float sample_unit(const FrameView& v, long long off) {
+  switch (v.type) {
+    case SampleType::kU8:
+      return static_cast<float>(static_cast<const uint8_t*>(v.data)[off]);
+    case SampleType::kU16:
+      return u16_unit(static_cast<const uint16_t*>(v.data)[off], v.shift, v.vmax);
+    case SampleType::kF32:
+      return static_cast<const float*>(v.data)[off];
+    case SampleType::kF64:
+      return static_cast<float>(static_cast<const double*>(v.data)[off]);
+    case SampleType::kF16:
+      return __half2float(static_cast<const __half*>(v.data)[off]);
+    case SampleType::kBF16:
+      return __bfloat162float(static_cast<const __nv_bfloat16*>(v.data)[off]);
+  }
+  return 0.0f;
+}
+
+__device__ __forceinline__ long long pixel_offset(const FrameView& v, long long i, long long r, long long x) {
+  return i * v.stride_n + r * v.stride_y + x * v.stride_x;
+}
+
+// Luma in grey levels of pixel (frame i, row r, col x): image_embed.cpp luma_rows.
+__device__ __forceinline__ float luma_at(const FrameView& v, long long i, long long r, long long x) {
+  const long long o = pixel_offset(v, i, r, x);
+  if (v.channels == 1) return mul_rn(sample_unit(v, o), v.scale);
+  return luma_rn(sample_unit(v, o), sample_unit(v, o + v.stride_c), sample_unit(v, o + 2 * v.stride_c),
+                 v.scale);
+}
+
+// Writes the marked pixel: the delta on the colour channels, extra channels (alpha) copied unless in place.
+__device__ __forceinline__ void apply_pixel(const FrameView& in, const FrameView& out, bool in_place,
+                                            long long i, long long r, long long x, float dd) {
+  const long long oi = pixel_offset(in, i, r, x), oo = pixel_offset(out, i, r, x);
+  const int colour = in.channels >= 3 ? 3 : 1;
+  for (int c = 0; c < in.channels; ++c) {
+    const long long si = oi + c * in.stride_c, so = oo + c * out.stride_c;
+    const bool mark = c < colour;
+    if (!mark && in_place) continue;
+    switch (in.type) {
+      case SampleType::kU8: {
+        const uint8_t s = static_cast<const uint8_t*>(in.data)[si];
+        static_cast<uint8_t*>(out.data)[so] = mark ? apply_u8(s, dd) : s;
+        break;
+      }
+      case SampleType::kU16: {
+        const uint16_t s = static_cast<const uint16_t*>(in.data)[si];
+        static_cast<uint16_t*>(out.data)[so] = mark ? apply_u16(s, dd, in.shift, in.vmax) : s;
+        break;
+      }
+      case SampleType::kF32: {
+        const float s = static_cast<const float*>(in.data)[si];
+        static_cast<float*>(out.data)[so] = mark ? apply_f32(s, dd) : s;
+        break;
+      }
+      case SampleType::kF64: {
+        const double s = static_cast<const double*>(in.data)[si];
+        static_cast<double*>(out.data)[so] = mark ? apply_f64(s, dd) : s;
+        break;
+      }
+      case SampleType::kF16: {
+        const __half s = static_cast<const __half*>(in.data)[si];
+        static_cast<__half*>(out.data)[so] = mark ? __float2half_rn(apply_f32(__half2float(s), dd)) : s;
+        break;
+      }
+      case SampleType::kBF16: {
+        const __nv_bfloat16 s = static_cast<const __nv_bfloat16*>(in.data)[si];
+        static_cast<__nv_bfloat16*>(out.data)[so] =
+            mark ? __float2bfloat16_rn(apply_f32(__bfloat162float(s), dd)) : s;
+        break;
+      }
+    }
+  }
+}
+
+// ---- luma ------------------------------------------------------------------------------------------------
+__global__ void luma_kernel(FrameView v, float* out) {
+  const long long hw = v.height * v.width, total = v.n * hw;
+  for (long long k = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; k < total;
+       k += static_cast<long long>(gridDim.x) * blockDim.x) {
+    const long long i = k / hw, rem = k % hw;
+    out[k] = luma_at(v, i, rem / v.width, rem % v.width);
+  }
+}
+
+// ---- texture mask and the two embedding passes (32 x 32 output tiles in shared memory) --------------------
+constexpr int kT = 32;                          // output tile side
+constexpr int kHalo = kMaskInner + kMaskOuter;  // 4: luma rows / cols needed beyond the tile
+constexpr int kL = kT + 2 * kHalo;              // 40: luma region side
+constexpr int kHP = kT + 2 * kMaskOuter;        // 38: high-pass region side
+static_assert(kMaskInner == 1, "the tile kernel's box3 is written for kMaskInner == 1");
+
+enum class TileMode : int { kMask = 0, kEnergy = 1, kApply = 2 };
+
+struct TileArgs {
+  FrameView in;                     // frames
+  FrameView out;                    // kApply: marked frames (never aliasing `in`: neighbours read halos)
+  const float* tiles = nullptr;     // kEnergy / kApply: [N, kTile, kTile] chip amplitudes
+  const int* row_lo = nullptr;      // [H] chip_coord of each row
+  const float* row_frac = nullptr;  // [H]
+  const int* col_lo = nullptr;      // [W] chip_coord of each column
+  const float* col_frac = nullptr;  // [W]
+  float* mask_out = nullptr;        // kMask: [N, H, W] mask; kEnergy: optional copy of the mask
+  double* partials = nullptr;       // kEnergy: [N, blocks per frame] delta energy per tile
+  const double* gains = nullptr;    // kApply: [N] gain per frame
+};
+
+// Mask of the block's tile: luma of the reflected region, |y - box3(y)|, box7, clip; operation order of
+// texture_mask (image_embed.cpp). Reflecting the luma once equals reflecting each stage (the boxes are
+// symmetric), up to the order of float additions at the borders.
+template <TileMode M>
+__global__ void __launch_bounds__(kThreads) tile_kernel(TileArgs a) {
+  __shared__ float L[kL][kL];
+  __shared__ float hb[kL][kHP];
+  __shared__ float hp[kHP][kHP];
+  __shared__ float h7[kHP][kT];
+  __shared__ float tile[kTile * kTile];
+  __shared__ float red[kThreads];
+  const int tid = threadIdx.x;
+  const int h = static_cast<int>(a.in.height), w = static_cast<int>(a.in.width);
+  const long long img = blockIdx.z;
+  const int r0 = static_cast<int>(blockIdx.y) * kT, x0 = static_cast<int>(blockIdx.x) * kT;
+  const float inv3 = 1.0f / static_cast<float>(2 * kMaskInner + 1);
+  const float inv7 = 1.0f / static_cast<float>(2 * kMaskOuter + 1);
+
+  for (int k = tid; k < kL * kL; k += kThreads) {
+    const int i = k / kL, j = k % kL;
+    L[i][j] = luma_at(a.in, img, reflect_index(r0 - kHalo + i, h), reflect_index(x0 - kHalo + j, w));
+  }
+  if (M != TileMode::kMask) {
+    for (int k = tid; k < kTile * kTile; k += kThreads) tile[k] = a.tiles[img * kTile * kTile + k];
+  }
+  __syncthreads();
+  // horizontal box3: hb[i][j] centred on luma column j + 1
+  for (int k = tid; k < kL * kHP; k += kThreads) {
+    const int i = k / kHP, j = k % kHP;
+    hb[i][j] = mul_rn(add_rn(add_rn(L[i][j], L[i][j + 1]), L[i][j + 2]), inv3);
+  }
+  __syncthreads();
+  // vertical box3 and the absolute high-pass: hp[i][j] at luma (i + 1, j + 1)
+  for (int k = tid; k < kHP * kHP; k += kThreads) {
+    const int i = k / kHP, j = k % kHP;
+    const float s = add_rn(add_rn(hb[i][j], hb[i + 1][j]), hb[i + 2][j]);
+    hp[i][j] = fabsf(L[i + 1][j + 1] - mul_rn(s, inv3));
+  }
+  __syncthreads();
+  // horizontal box7: h7[i][j] centred on hp column j + 3 (tile column j)
+  for (int k = tid; k < kHP * kT; k += kThreads) {
+    const int i = k / kT, j = k % kT;
+    float s = hp[i][j];
+    for (int t = 1; t <= 2 * kMaskOuter; ++t) s = add_rn(s, hp[i][j + t]);
+    h7[i][j] = mul_rn(s, inv7);
+  }
+  __syncthreads();
+
+  float energy = 0.0f;
+  const int tx = tid % kT;
+  for (int ty = tid / kT; ty < kT; ty += kThreads / kT) {
+    const int r = r0 + ty, x = x0 + tx;
+    if (r >= h || x >= w) continue;
+    float s = 0.0f;
+    for (int t = 0; t <= 2 * kMaskOuter; ++t) s = add_rn(s, h7[ty + t][tx]);
+    const float m = mask_clip(mul_rn(s, inv7));
+    const long long flat = (img * h + r) * static_cast<long long>(w) + x;
+    if (M == TileMode::kMask) {
+      a.mask_out[flat] = m;
+      continue;
+    }
+    const float d = mul_rn(pattern_at(tile, a.row_lo[r], a.row_frac[r], a.col_lo[x], a.col_frac[x]), m);
+    if (M == TileMode::kEnergy) {
+      energy = add_rn(energy, mul_rn(d, d));
+      if (a.mask_out != nullptr) a.mask_out[flat] = m;
+    } else {
+      const float g = static_cast<float>(a.gains[img]);
+      apply_pixel(a.in, a.out, false, img, r, x, mul_rn(g, d));
+    }
+  }
+  if (M == TileMode::kEnergy) {
+    red[tid] = energy;
+    __syncthreads();
+    for (int half = kThreads / 2; half > 0; half /= 2) {
+      if (tid < half) red[tid] = add_rn(red[tid], red[tid + half]);
+      __syncthreads();
+    }
+    if (tid == 0) {
+      const long long per_frame = static_cast<long long>(gridDim.x) * gridDim.y;
+      a.partials[img * per_frame + blockIdx.y * gridDim.x + blockIdx.x] = static_cast<double>(red[0]);
+    }
+  }
+}
+
+// In-place second pass: reads the stored mask, so each thread touches only its own pixel.
+__global__ void apply_plane_kernel(TileArgs a) {
+  const long long h = a.in.height, w = a.in.width, hw = h * w, total = a.in.n * hw;
+  for (long long k = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; k < total;
+       k += static_cast<long long>(gridDim.x) * blockDim.x) {
+    const long long i = k / hw, rem = k % hw, r = rem / w, x = rem % w;
+    const float* tile = a.tiles + i * kTile * kTile;
+    const float d =
+        mul_rn(pattern_at(tile, a.row_lo[r], a.row_frac[r], a.col_lo[x], a.col_frac[x]), a.mask_out[k]);
+    const float g = static_cast<float>(a.gains[i]);
+    apply_pixel(a.in, a.out, true, i, r, x, mul_rn(g, d));
+  }
+}
+
+__global__ void chip_coord_kernel(long long n, double chip, int* lo, float* frac) {
+  for (long long k = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; k < n;
+       k += static_cast<long long>(gridDim.x) * blockDim.x)
+    chip_coord(static_cast<int>(k), chip, lo + k, frac + k);
+}
+
+// One block per frame: sum of the tiles' energies in a fixed order (deterministic), then the gain.
+__global__ void gains_kernel(const double* partials, long long per_frame, double pixels, double target_rms,
+                             double* gains) {
+  __shared__ double red[kThreads];
+  const long long img = blockIdx.x;
+  double s = 0.0;
+  for (long long k = threadIdx.x; k < per_frame; k += kThreads) s += partials[img * per_frame + k];
+  red[threadIdx.x] = s;
+  __syncthreads();
+  for (int half = kThreads / 2; half > 0; half /= 2) {
+    if (static_cast<int>(threadIdx.x) < half) red[threadIdx.x] += red[threadIdx.x + half];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) gains[img] = embed_gain(red[0], pixels, target_rms);
+}
+
+// ---- area resampling (rows first, then columns, as resample_area)
+// ------------------------------------------
+__global__ void resample_rows_kernel(FrameView v, long long out_h, float* mid) {
+  const long long w = v.width, total = v.n * out_h * w;
+  for (long long k = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; k < total;
+       k += static_cast<long long>(gridDim.x) * blockDim.x) {
+    const long long i = k / (out_h * w), rem = k % (out_h * w), o = rem / w, x = rem % w;
+    long long first, count;
+    area_span(o, v.height, out_h, &first, &count);
+    float m = 0.0f;
+    for (long long t = 0; t < count; ++t)
+      m = add_rn(m, mul_rn(area_weight(o, first + t, v.height, out_h), luma_at(v, i, first + t, x)));
+    mid[k] = m;
+  }
+}
+
+__global__ void resample_cols_kernel(const float* mid, long long n, long long out_h, long long w,
+                                     long long out_w, float* out) {
+  const long long total = n * out_h * out_w;
+  for (long long k = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; k < total;
+       k += static_cast<long long>(gridDim.x) * blockDim.x) {
+    const long long row = k / out_w, o = k % out_w;  // row = i * out_h + output row
+    long long first, count;
+    area_span(o, w, out_w, &first, &count);
+    const float* s = mid + row * w + first;
+    float acc = 0.0f;
+    for (long long t = 0; t < count; ++t)
+      acc = add_rn(acc, mul_rn(area_weight(o, first + t, w, out_w), s[t]));
+    out[k] = acc;
+  }
+}
+
+// ---- Gaussian blur
+// -----------------------------------------------------------------------------------------
+constexpr int kMaxRadius = 128;  // taps travel by value in the launch parameters (no upload, no sync)
+
+struct Taps {
+  int radius = 0;
+  float k[2 * kMaxRadius + 1] = {};
+};
+
+// Same kernel as gaussian_kernel (image_detect.cpp): exp(-i^2 / 2 sigma^2) in double, normalised, to float.
+Taps gaussian_taps(double sigma) {
+  Taps t;
+  t.radius = static_cast<int>(kGaussTruncate * sigma + 0.5);
+  if (t.radius > kMaxRadius)
+    throw InvalidArgument("image gaussian_blur (CUDA): sigma " + std::to_string(sigma) +
+                          " is too large (kernel radius " + std::to_string(t.radius) + " > " +
+                          std::to_string(kMaxRadius) + ")");
+  std::vector<double> v(2 * t.radius + 1);
+  double sum = 0.0;
+  for (int i = -t.radius; i <= t.radius; ++i) {
+    v[i + t.radius] = std::exp(-0.5 * (i * i) / (sigma * sigma));
+    sum += v[i + t.radius];
+  }
+  for (int i = 0; i <= 2 * t.radius; ++i) t.k[i] = static_cast<float>(static_cast<float>(v[i]) / sum);
+  return t;
+}
+
+__global__ void blur_rows_kernel(const float* in, long long n, long long h, long long w, Taps t, float* mid) {
+  const long long total = n * h * w;
+  const int wi = static_cast<int>(w);
+  for (long long k = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; k < total;
+       k += static_cast<long long>(gridDim.x) * blockDim.x) {
+    const long long row = k / w;
+    const int x = static_cast<int>(k % w);
+    const float* s = in + row * w;
+    float o = mul_rn(t.k[0], s[reflect_index(x - t.radius, wi)]);
+    for (int j = 1; j <= 2 * t.radius; ++j)
+      o = add_rn(o, mul_rn(t.k[j], s[reflect_index(x - t.radius + j, wi)]));
+    mid[k] = o;
+  }
+}
+
+__global__ void blur_cols_kernel(const float* mid, long long n, long long h, long long w, Taps t,
+                                 float* out) {
+  const long long total = n * h * w, hw = h * w;
+  const int hi = static_cast<int>(h);
+  for (long long k = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; k < total;
+       k += static_cast<long long>(gridDim.x) * blockDim.x) {
+    const long long i = k / hw, rem = k % hw;
+    const int r = static_cast<int>(rem / w);
+    const long long x = rem % w;
+    const float* plane = mid + i * hw;
+    float o = 0.0f;
+    for (int j = -t.radius; j <= t.radius; ++j)
+      o = add_rn(o, mul_rn(t.k[j + t.radius], plane[reflect_index(r + j, hi) * w + x]));
+    out[k] = o;
+  }
+}
+
+// ---- whitening helpers
+// --------------------------------------------------------------------------------------- out -= den
+// (band-pass); den = |out| when `abs_into_den`.
+__global__ void band_kernel(float* out, float* den, long long total, bool abs_into_den) {
+  for (long long k = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; k < total;
+       k += static_cast<long long>(gridDim.x) * blockDim.x) {
+    const float b = out[k] - den[k];
+    out[k] = b;
+    if (abs_into_den) den[k] = fabsf(b);
+  }
+}
+
+// row_sums[row] = float sum of one row (one block per row, fixed tree order).
+__global__ void row_sum_kernel(const float* in, long long w, float* row_sums) {
+  __shared__ float red[kThreads];
+  const long long row = blockIdx.x;
+  float s = 0.0f;
+  for (long long x = threadIdx.x; x < w; x += kThreads) s += in[row * w + x];
+  red[threadIdx.x] = s;
+  __syncthreads();
+  for (int half = kThreads / 2; half > 0; half /= 2) {
+    if (static_cast<int>(threadIdx.x) < half) red[threadIdx.x] += red[threadIdx.x + half];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) row_sums[row] = red[0];
+}
+
+// plane_mean[i] = (sum of the rows of plane i in double) / (h * w); one block per plane.
+__global__ void plane_mean_kernel(const float* row_sums, long long h, long long w, double* plane_mean) {
+  __shared__ double red[kThreads];
+  const long long i = blockIdx.x;
+  double s = 0.0;
+  for (long long r = threadIdx.x; r < h; r += kThreads) s += static_cast<double>(row_sums[i * h + r]);
+  red[threadIdx.x] = s;
+  __syncthreads();
+  for (int half = kThreads / 2; half > 0; half /= 2) {
+    if (static_cast<int>(threadIdx.x) < half) red[threadIdx.x] += red[threadIdx.x + half];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) plane_mean[i] = red[0] / static_cast<double>(h * w);
+}
+
+// den += 0.5 + 0.1 mean(den) per plane (whiten's floor).
+__global__ void den_floor_kernel(float* den, long long n, long long hw, const double* mean) {
+  const long long total = n * hw;
+  for (long long k = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; k < total;
+       k += static_cast<long long>(gridDim.x) * blockDim.x) {
+    const float fl = add_rn(0.5f, mul_rn(0.1f, static_cast<float>(mean[k / hw])));
+    den[k] = add_rn(den[k], fl);
+  }
+}
+
+__global__ void divide_kernel(float* out, const float* den, long long total) {
+  for (long long k = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; k < total;
+       k += static_cast<long long>(gridDim.x) * blockDim.x)
+    out[k] = out[k] / den[k];
+}
+
+__global__ void subtract_mean_kernel(float* out, long long n, long long hw, const double* mean) {
+  const long long total = n * hw;
+  for (long long k = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; k < total;
+       k += static_cast<long long>(gridDim.x) * blockDim.x)
+    out[k] = out[k] - static_cast<float>(mean[k / hw]);
+}
+
+// Per-plane mean (row float sums, then double), left in `mean` on the device.
+void plane_means(const float* in, long long n, long long h, long long w, double* mean, cudaStream_t s) {
+  StreamBuffer<float> rows(static_cast<std::size_t>(n * h), s);
+  row_sum_kernel<<<static_cast<unsigned>(n * h), kThreads, 0, s>>>(in, w, rows.get());
+  check_launch("image whiten: row sums");
+  plane_mean_kernel<<<static_cast<unsigned>(n), kThreads, 0, s>>>(rows.get(), h, w, mean);
+  check_launch("image whiten: plane means");
+}
+
+// ---- fold
+// -------------------------------------------------------------------------------------------------------
+__global__ void fold_kernel(const float* wp, long long n, long long h, long long w, double ct, double st,
+                            long long side, double* sums, unsigned* counts) {
+  const long long hw = h * w, total = n * hw, nb = side * side;
+  for (long long k = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; k < total;
+       k += static_cast<long long>(gridDim.x) * blockDim.x) {
+    const long long i = k / hw, rem = k % hw;
+    const long long bin = i * nb + fold_bin(rem / w, rem % w, ct, st, side);
+    atomicAdd(sums + bin, static_cast<double>(wp[k]));
+    atomicAdd(counts + bin, 1u);
+  }
+}
+
+__global__ void fold_mean_kernel(const double* sums, const unsigned* counts, long long total, double* out) {
+  for (long long k = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; k < total;
+       k += static_cast<long long>(gridDim.x) * blockDim.x)
+    out[k] = counts[k] ? sums[k] / static_cast<double>(counts[k]) : 0.0;
+}
+
+__global__ void sum_planes_kernel(const float* in, long long n, long long plane, double* out) {
+  for (long long k = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; k < plane;
+       k += static_cast<long long>(gridDim.x) * blockDim.x) {
+    double s = 0.0;
+    for (long long i = 0; i < n; ++i) s += static_cast<double>(in[i * plane + k]);
+    out[k] = s;
+  }
+}
+
+void check_plane_args(const void* p, long long n, long long h, long long w, const char* fn) {
+  if (p == nullptr) throw InvalidArgument(std::string(fn) + ": null device pointer");
+  if (n < 1 || h < 1 || w < 1)
+    throw InvalidArgument(std::string(fn) + ": sizes must be >= 1, got n=" + std::to_string(n) +
+                          " h=" + std::to_string(h) + " w=" + std::to_string(w));
+  if (h > (1LL << 30) || w > (1LL << 30)) throw InvalidArgument(std::string(fn) + ": plane too large");
+}
+
+void blur_into(const float* in, long long n, long long h, long long w, double sigma, float* out,
+               cudaStream_t s) {
+  const long long total = n * h * w;
+  if (sigma < 0.2) {
+    if (in != out)
+      PROVMARK_CUDA_CHECK(cudaMemcpyAsync(out, in, total * sizeof(float), cudaMemcpyDeviceToDevice, s));
+    return;
+  }
+  const Taps t = gaussian_taps(sigma);
+  StreamBuffer<float> mid(static_cast<std::size_t>(total), s);
+  blur_rows_kernel<<<grid_for(total), kThreads, 0, s>>>(in, n, h, w, t, mid.get());
+  check_launch("image gaussian_blur: rows");
+  blur_cols_kernel<<<grid_for(total), kThreads, 0, s>>>(mid.get(), n, h, w, t, out);
+  check_launch("image gaussian_blur: columns");
+}
+
+}  // namespace
+
+// ---- entry points
+// ---------------------------------------------------------------------------------------------
+void check_view(const FrameView& v, const char* fn) {
+  const std::string f(fn);
+  if (v.data == nullptr) throw InvalidArgument(f + ": null device pointer");
+  if (v.n < 1 || v.height < 1 || v.width < 1)
+    throw InvalidArgument(f + ": frames must be non-empty, got n=" + std::to_string(v.n) +
+                          " height=" + std::to_string(v.height) + " width=" + std::to_string(v.width));
+  if (v.height > (1LL << 21) || v.width > (1LL << 21) || v.n > 65535)
+    throw InvalidArgument(f + ": at most 65535 frames of at most 2^21 x 2^21 pixels");
+  if (!(v.channels == 1 || v.channels == 3 || v.channels == 4))
+    throw InvalidArgument(f + ": channels must be 1, 3 or 4, got " + std::to_string(v.channels));
+  if (!(v.scale > 0.0f) || !std::isfinite(v.scale)) throw InvalidArgument(f + ": scale must be > 0");
+  if (v.type == SampleType::kU16) {
+    if (v.channels != 1) throw InvalidArgument(f + ": uint16 frames must be single planes (channels == 1)");
+    if (!(v.vmax >= 1.0f && v.vmax <= 65535.0f) || v.shift < 0 || v.shift > 15)
+      throw InvalidArgument(f + ": uint16 frames need vmax in [1, 65535] and shift in [0, 15]");
+  } else if (v.shift != 0) {
+    throw InvalidArgument(f + ": shift applies to uint16 frames only");
+  }
+}
+
+int pointer_device(const void* ptr) {
+  cudaPointerAttributes attr{};
+  PROVMARK_CUDA_CHECK(cudaPointerGetAttributes(&attr, ptr));
+  if (attr.type != cudaMemoryTypeDevice && attr.type != cudaMemoryTypeManaged)
+    throw InvalidArgument("provmark CUDA: the pointer is not device memory (type " +
+                          std::to_string(attr.type) + ")");
+  return attr.device;
+}
+
+void copy_to_device(void* dst, const void* src, std::size_t bytes, std::uintptr_t stream) {
+  if (bytes == 0) return;
+  DeviceGuard g(pointer_device(dst));
+  PROVMARK_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, as_stream(stream)));
+}
+
+void copy_to_host(void* dst, const void* src, std::size_t bytes, std::uintptr_t stream) {
+  if (bytes == 0) return;
+  DeviceGuard g(pointer_device(src));
+  PROVMARK_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, as_stream(stream)));
+  PROVMARK_CUDA_CHECK(cudaStreamSynchronize(as_stream(stream)));
+}
+
+void luma(const FrameView& in, float* out, std::uintptr_t stream) {
+  check_view(in, "image luma (CUDA)");
+  if (out == nullptr) throw InvalidArgument("image luma (CUDA): null output");
+  DeviceGuard g(pointer_device(in.data));
+  const cudaStream_t s = as_stream(stream);
+  luma_kernel<<<grid_for(in.n * in.height * in.width), kThreads, 0, s>>>(in, out);
+  check_launch("image luma (CUDA)");
+}
+
+void texture_mask(const FrameView& in, float* out, std::uintptr_t stream) {
+  check_view(in, "image texture_mask (CUDA)");
+  if (out == nullptr) throw InvalidArgument("image texture_mask (CUDA): null output");
+  DeviceGuard g(pointer_device(in.data));
+  TileArgs a;
+  a.in = in;
+  a.mask_out = out;
+  const dim3 grid(static_cast<unsigned>((in.width + kT - 1) / kT),
+                  static_cast<unsigned>((in.height + kT - 1) / kT), static_cast<unsigned>(in.n));
+  tile_kernel<TileMode::kMask><<<grid, kThreads, 0, as_stream(stream)>>>(a);
+  check_launch("image texture_mask (CUDA)");
+}
+
+void resample_area(const FrameView& in, float* out, long long out_h, long long out_w, std::uintptr_t stream) {
+  check_view(in, "image resample (CUDA)");
+  if (out == nullptr) throw InvalidArgument("image resample (CUDA): null output");
+  if (out_h < 1 || out_w < 1 || out_h > in.height || out_w > in.width)
+    throw InvalidArgument("image resample (CUDA): output size must be in [1, input size] on both axes");
+  DeviceGuard g(pointer_device(in.data));
+  const cudaStream_t s = as_stream(stream);
+  StreamBuffer<float> mid(static_cast<std::size_t>(in.n * out_h * in.width), s);
+  resample_rows_kernel<<<grid_for(in.n * out_h * in.width), kThreads, 0, s>>>(in, out_h, mid.get());
+  check_launch("image resample (CUDA): rows");
+  resample_cols_kernel<<<grid_for(in.n * out_h * out_w), kThreads, 0, s>>>(mid.get(), in.n, out_h, in.width,
+                                                                           out_w, out);
+  check_launch("image resample (CUDA): columns");
+}
+
+void gaussian_blur(const float* in, long long n, long long height, long long width, double sigma, float* out,
+                   std::uintptr_t stream) {
+  check_plane_args(in, n, height, width, "image gaussian_blur (CUDA)");
+  if (out == nullptr) throw InvalidArgument("image gaussian_blur (CUDA): null output");
+  if (!std::isfinite(sigma)) throw InvalidArgument("image gaussian_blur (CUDA): sigma must be finite");
+  DeviceGuard g(pointer_device(in));
+  blur_into(in, n, height, width, sigma, out, as_stream(stream));
+}
+
+void whiten(const float* y, long long n, long long height, long long width, double chip, const float* den_in,
+            float* out, float* den_out, std::uintptr_t stream) {
+  check_plane_args(y, n, height, width, "image whiten (CUDA)");
+  if (out == nullptr) throw InvalidArgument("image whiten (CUDA): null output");
+  if (!(chip > 0.0) || !std::isfinite(chip)) throw InvalidArgument("image whiten (CUDA): chip must be > 0");
+  DeviceGuard g(pointer_device(y));
+  const cudaStream_t s = as_stream(stream);
+  const long long hw = height * width, total = n * hw;
+  StreamBuffer<float> local(den_out == nullptr ? static_cast<std::size_t>(total) : 0, s);
+  float* den = den_out != nullptr ? den_out : local.get();
+  StreamBuffer<double> mean(static_cast<std::size_t>(n), s);
+  blur_into(y, n, height, width, 0.15 * chip, out, s);
+  blur_into(y, n, height, width, 0.5 * chip, den, s);
+  band_kernel<<<grid_for(total), kThreads, 0, s>>>(out, den, total, den_in == nullptr);
+  check_launch("image whiten: band");
+  if (den_in == nullptr) {
+    blur_into(den, n, height, width, chip, den, s);
+    plane_means(den, n, height, width, mean.get(), s);
+    den_floor_kernel<<<grid_for(total), kThreads, 0, s>>>(den, n, hw, mean.get());
+    check_launch("image whiten: floor");
+  } else {
+    PROVMARK_CUDA_CHECK(cudaMemcpyAsync(den, den_in, total * sizeof(float), cudaMemcpyDeviceToDevice, s));
+  }
+  divide_kernel<<<grid_for(total), kThreads, 0, s>>>(out, den, total);
+  check_launch("image whiten: divide");
+  plane_means(out, n, height, width, mean.get(), s);
+  subtract_mean_kernel<<<grid_for(total), kThreads, 0, s>>>(out, n, hw, mean.get());
+  check_launch("image whiten: mean");
+}
+
+void fold(const FoldParams& p, std::uintptr_t stream) {
+  check_plane_args(p.w, p.n, p.height, p.width, "image fold (CUDA)");
+  if (p.out == nullptr) throw InvalidArgument("image fold (CUDA): null output");
+  if (!(p.period > 0.0) || !std::isfinite(p.period) || !std::isfinite(p.theta))
+    throw InvalidArgument("image fold (CUDA): period must be > 0 and finite");
+  if (p.side < 1 || p.side > 4096) throw InvalidArgument("image fold (CUDA): side must be in [1, 4096]");
+  DeviceGuard g(pointer_device(p.w));
+  const cudaStream_t s = as_stream(stream);
+  const long long side = p.side, bins = p.n * side * side;
+  StreamBuffer<double> sums(static_cast<std::size_t>(bins), s);
+  StreamBuffer<unsigned> counts(static_cast<std::size_t>(bins), s);
+  PROVMARK_CUDA_CHECK(cudaMemsetAsync(sums.get(), 0, bins * sizeof(double), s));
+  PROVMARK_CUDA_CHECK(cudaMemsetAsync(counts.get(), 0, bins * sizeof(unsigned), s));
+  // the CPU's lattice coefficients: s = side / period, ct = cos(theta) s, st = sin(theta) s
+  const double sc = static_cast<double>(p.side) / p.period;
+  const double ct = std::cos(p.theta) * sc, st = std::sin(p.theta) * sc;
+  fold_kernel<<<grid_for(p.n * p.height * p.width), kThreads, 0, s>>>(p.w, p.n, p.height, p.width, ct, st,
+                                                                      side, sums.get(), counts.get());
+  check_launch("image fold (CUDA)");
+  fold_mean_kernel<<<grid_for(bins), kThreads, 0, s>>>(sums.get(), counts.get(), bins, p.out);
+  check_launch("image fold (CUDA): means");
+}
+
+void sum_planes(const float* in, long long n, long long plane, double* out, std::uintptr_t stream) {
+  check_plane_args(in, n, 1, plane, "image sum_planes (CUDA)");
+  if (out == nullptr) throw InvalidArgument("image sum_planes (CUDA): null output");
+  DeviceGuard g(pointer_device(in));
+  sum_planes_kernel<<<grid_for(plane), kThreads, 0, as_stream(stream)>>>(in, n, plane, out);
+  check_launch("image sum_planes (CUDA)");
+}
+
+void embed(const EmbedParams& p, std::uintptr_t stream) {
+  const char* fn = "image embed (CUDA)";
+  check_view(p.in, fn);
+  check_view(p.out, fn);
+  if (p.out.n != p.in.n || p.out.height != p.in.height || p.out.width != p.in.width ||
+      p.out.channels != p.in.channels || p.out.type != p.in.type || p.out.shift != p.in.shift ||
+      p.out.vmax != p.in.vmax)
+    throw InvalidArgument(std::string(fn) + ": the output must have the input's sizes, channels and type");
+  if (p.tiles_host == nullptr) throw InvalidArgument(std::string(fn) + ": null tiles");
+  if (!(p.chip > 0.0) || !std::isfinite(p.chip))
+    throw InvalidArgument(std::string(fn) + ": chip must be > 0");
+  if (!(p.target_rms >= 0.0) || !std::isfinite(p.target_rms))
+    throw InvalidArgument(std::string(fn) + ": target_rms must be >= 0");
+  const bool in_place = p.in.data == p.out.data;
+  if (in_place && (p.in.stride_n != p.out.stride_n || p.in.stride_y != p.out.stride_y ||
+                   p.in.stride_x != p.out.stride_x || p.in.stride_c != p.out.stride_c))
+    throw InvalidArgument(std::string(fn) + ": in place needs identical strides");
+  const int device = pointer_device(p.in.data);
+  if (pointer_device(p.out.data) != device)
+    throw InvalidArgument(std::string(fn) + ": input and output are on different devices");
+  DeviceGuard g(device);
+  const cudaStream_t s = as_stream(stream);
+  const long long n = p.in.n, h = p.in.height, w = p.in.width;
+
+  StreamBuffer<float> tiles(static_cast<std::size_t>(n * kTile * kTile), s);
+  PROVMARK_CUDA_CHECK(cudaMemcpyAsync(tiles.get(), p.tiles_host, n * kTile * kTile * sizeof(float),
+                                      cudaMemcpyHostToDevice, s));
+  StreamBuffer<int> row_lo(static_cast<std::size_t>(h), s), col_lo(static_cast<std::size_t>(w), s);
+  StreamBuffer<float> row_frac(static_cast<std::size_t>(h), s), col_frac(static_cast<std::size_t>(w), s);
+  chip_coord_kernel<<<grid_for(h), kThreads, 0, s>>>(h, p.chip, row_lo.get(), row_frac.get());
+  check_launch("image embed (CUDA): row coordinates");
+  chip_coord_kernel<<<grid_for(w), kThreads, 0, s>>>(w, p.chip, col_lo.get(), col_frac.get());
+  check_launch("image embed (CUDA): column coordinates");
+
+  const dim3 grid(static_cast<unsigned>((w + kT - 1) / kT), static_cast<unsigned>((h + kT - 1) / kT),
+                  static_cast<unsigned>(n));
+  const long long per_frame = static_cast<long long>(grid.x) * grid.y;
+  StreamBuffer<double> partials(static_cast<std::size_t>(n * per_frame), s);
+  StreamBuffer<double> gains(static_cast<std::size_t>(n), s);
+  StreamBuffer<float> mask(in_place ? static_cast<std::size_t>(n * h * w) : 0, s);
+
+  TileArgs a;
+  a.in = p.in;
+  a.out = p.out;
+  a.tiles = tiles.get();
+  a.row_lo = row_lo.get();
+  a.row_frac = row_frac.get();
+  a.col_lo = col_lo.get();
+  a.col_frac = col_frac.get();
+  a.mask_out = in_place ? mask.get() : nullptr;
+  a.partials = partials.get();
+  a.gains = gains.get();
+  tile_kernel<TileMode::kEnergy><<<grid, kThreads, 0, s>>>(a);
+  check_launch("image embed (CUDA): energy pass");
+  gains_kernel<<<static_cast<unsigned>(n), kThreads, 0, s>>>(
+      partials.get(), per_frame, static_cast<double>(h * w), p.target_rms, gains.get());
+  check_launch("image embed (CUDA): gains");
+  if (in_place) {
+    apply_plane_kernel<<<grid_for(n * h * w), kThreads, 0, s>>>(a);
+    check_launch("image embed (CUDA): apply pass (in place)");
+  } else {
+    tile_kernel<TileMode::kApply><<<grid, kThreads, 0, s>>>(a);
+    check_launch("image embed (CUDA): apply pass");
+  }
+}
+
+}  // namespace provmark::image::cuda

@@ -1,0 +1,102 @@
+// Image watermark on CUDA: the twins of the CPU image kernels (csrc/core/image_embed.h, image_detect.h) for
+// batches of N same-size frames already on the device. Every entry point queues its work on the caller's
+// stream and returns without synchronising (unless it says otherwise); scratch memory is stream-ordered
+// (cudaMallocAsync / cudaFreeAsync). Errors: InvalidArgument for bad parameters, CudaError for CUDA failures
+// (and for every call in a build without CUDA: csrc/cuda/unavailable.cpp).
+//
+// Per-element math is shared with the CPU through csrc/core/image_math.h; numpy references of every kernel
+// are in python/provmark/image.py (_ref_*). Parity: tests/test_cuda_image.py, benchmarks/gpu_check.py.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "core/image_common.h"
+
+namespace provmark::image::cuda {
+
+// Sample types of a frame on the device.
+// float16 / bfloat16 are read as float and the marked value rounded back to nearest (no CPU twin: the CPU
+// engine takes float32 / float64).
+enum class SampleType : int { kU8 = 0, kU16 = 1, kF32 = 2, kF64 = 3, kF16 = 4, kBF16 = 5 };
+
+// A strided view of N same-size frames in device memory. Strides count elements (not bytes) and may be
+// anything the caller's array has (NCHW, NHWC, a Y plane with a row pitch, ...). Zero-initialised.
+struct FrameView {
+  void* data = nullptr;               // device pointer to sample (frame 0, row 0, col 0, channel 0)
+  SampleType type = SampleType::kU8;  // sample type
+  long long n = 0;                    // frames
+  long long height = 0, width = 0;    // rows, columns
+  int channels = 1;                   // 1 (grey / luma plane), 3 (R, G, B) or 4 (R, G, B, alpha kept)
+  long long stride_n = 0;             // elements between frames
+  long long stride_y = 0;             // elements between rows
+  long long stride_x = 0;             // elements between columns
+  long long stride_c = 0;             // elements between channels (unused for 1 channel)
+  float scale = 1.0f;                 // grey levels per sample unit: 1 for uint8, 255 for float / uint16
+  int shift = 0;                      // uint16 only: the sample is stored << shift (p010: 6)
+  float vmax = 0.0f;                  // uint16 only: the largest sample value ((1 << bits) - 1)
+};
+
+// Checks a view's fields (sizes, channels, type-specific fields); throws InvalidArgument naming `fn`.
+void check_view(const FrameView& v, const char* fn);
+
+// out[N, H, W] (device, float32, contiguous) = luma in grey levels (image_embed.h luma()).
+void luma(const FrameView& in, float* out, std::uintptr_t stream);
+
+// out[N, H, W] (device, float32, contiguous) = texture mask of each frame's luma (image_embed.h
+// texture_mask()), computed from the frames directly.
+void texture_mask(const FrameView& in, float* out, std::uintptr_t stream);
+
+// out[N, out_h, out_w] (device, float32, contiguous) = area resampling of each frame's luma (image_embed.h
+// resample_area(); out_h <= H, out_w <= W). A float32 plane view with scale 1 resamples raw values.
+void resample_area(const FrameView& in, float* out, long long out_h, long long out_w, std::uintptr_t stream);
+
+// Gaussian blur of N contiguous float32 [H, W] planes (image_detect.h gaussian_blur()); out may equal in.
+void gaussian_blur(const float* in, long long n, long long height, long long width, double sigma, float* out,
+                   std::uintptr_t stream);
+
+// Whitening of N contiguous float32 [H, W] planes (image_detect.h whiten()): out = band / den minus its
+// mean; den_in (may be null) replaces the computed denominator, den_out (may be null) receives it.
+void whiten(const float* y, long long n, long long height, long long width, double chip, const float* den_in,
+            float* out, float* den_out, std::uintptr_t stream);
+
+struct FoldParams {
+  const float* w = nullptr;  // [N, H, W] whitened planes (device, contiguous)
+  long long n = 0, height = 0, width = 0;
+  double period = 0.0;       // lattice period in pixels (> 0)
+  double theta = 0.0;        // lattice angle in radians
+  int side = kTile * kBins;  // bins per tile side
+  double* out = nullptr;     // [N, side, side] (device) mean of the pixels in each bin, 0 for empty bins
+};
+
+// Folds whitened planes onto a (period, angle) lattice (image_detect.h fold()), one tile per plane.
+void fold(const FoldParams& p, std::uintptr_t stream);
+
+// out[plane] (device, float64) = sum over the N contiguous float32 planes in[N, plane] (video mode: the
+// detector works on the mean working-size luma of many frames).
+void sum_planes(const float* in, long long n, long long plane, double* out, std::uintptr_t stream);
+
+struct EmbedParams {
+  FrameView in;   // the frames
+  FrameView out;  // where the marked frames go: same sizes and type; may be `in` itself
+  const float* tiles_host =
+      nullptr;              // [N, kTile, kTile] chip amplitudes per frame (host; uploaded on the stream)
+  double chip = 0.0;        // chip size in pixels (> 0)
+  double target_rms = 0.0;  // RMS of the luma delta (grey levels) after scaling
+};
+
+// out = round/clip(in + g_i * mask * pattern_i) on the colour channels (image_embed.h embed_apply()), alpha
+// copied; g_i makes the RMS of the delta equal target_rms. Two passes over the frames: the first sums the
+// delta's energy per frame, the second applies it. Out of place, both passes recompute the mask from the
+// input (3 reads and 1 write of the frames); in place (out.data == in.data) the first pass stores the mask
+// so the second reads only its own pixels.
+void embed(const EmbedParams& p, std::uintptr_t stream);
+
+// Uploads host memory to the device on `stream` (used for the small per-call tables) and downloads.
+void copy_to_device(void* dst, const void* src, std::size_t bytes, std::uintptr_t stream);
+void copy_to_host(void* dst, const void* src, std::size_t bytes, std::uintptr_t stream);  // synchronises
+
+// The device that owns `ptr` (a cudaMalloc / caching-allocator pointer); throws for host memory.
+int pointer_device(const void* ptr);
+
+}  // namespace provmark::image::cuda
