@@ -205,15 +205,6 @@ void texture_mask(const float* y, std::size_t n, std::size_t height, std::size_t
   });
 }
 
-namespace {
-
-struct AreaTaps {
-  std::vector<std::size_t> first;  // [n_out] first input index
-  std::vector<std::size_t> count;  // [n_out] taps
-  std::vector<float> weight;       // [n_out * max_taps]
-  std::size_t max_taps = 0;
-};
-
 AreaTaps area_taps(std::size_t n_in, std::size_t n_out) {
   AreaTaps t;
   const double s = static_cast<double>(n_in) / static_cast<double>(n_out);
@@ -234,8 +225,6 @@ AreaTaps area_taps(std::size_t n_in, std::size_t n_out) {
   }
   return t;
 }
-
-}  // namespace
 
 void resample_area(const float* in, std::size_t height, std::size_t width, float* out, std::size_t out_h,
                    std::size_t out_w) {

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "core/image_common.h"
 
@@ -29,6 +30,17 @@ void texture_mask(const float* y, std::size_t n, std::size_t height, std::size_t
 
 // Area-average resampling of one [H, W] plane to [out_h, out_w] (out_h <= H, out_w <= W): each output pixel
 // is the mean of the input area it covers (fractional edge weights).
+// Area-averaging taps from n_in samples to n_out: output o is sum(weight[o * max_taps + k] *
+// in[first[o] + k]) for k < count[o] (the weights of one output sum to 1).
+struct AreaTaps {
+  std::vector<std::size_t> first;  // [n_out] first input index
+  std::vector<std::size_t> count;  // [n_out] taps
+  std::vector<float> weight;       // [n_out * max_taps]
+  std::size_t max_taps = 0;
+};
+
+AreaTaps area_taps(std::size_t n_in, std::size_t n_out);
+
 void resample_area(const float* in, std::size_t height, std::size_t width, float* out, std::size_t out_h,
                    std::size_t out_w);
 

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "core/image_embed.h"
 #include "core/image_kernels_isa.h"
 #include "core/parallel.h"
 #include "core/simd.h"
@@ -35,34 +36,6 @@ void check_one(const ImageBatch& b, const char* fn) {
     throw InvalidArgument(std::string(fn) + ": channels must be 0, 1, 3 or 4");
 }
 
-// Area-averaging taps, as resample_area's (image_embed.cpp).
-struct Taps {
-  std::vector<std::size_t> first, count;
-  std::vector<float> weight;  // [n_out * max_taps]
-  std::size_t max_taps = 0;
-};
-
-Taps area_taps(std::size_t n_in, std::size_t n_out) {
-  Taps t;
-  const double s = static_cast<double>(n_in) / static_cast<double>(n_out);
-  t.max_taps = static_cast<std::size_t>(std::ceil(s)) + 2;
-  t.first.resize(n_out);
-  t.count.resize(n_out);
-  t.weight.assign(n_out * t.max_taps, 0.0f);
-  for (std::size_t o = 0; o < n_out; ++o) {
-    const double a = static_cast<double>(o) * s, b = static_cast<double>(o + 1) * s;
-    const std::size_t i0 = static_cast<std::size_t>(std::floor(a));
-    const std::size_t i1 = std::min(static_cast<std::size_t>(std::ceil(b)), n_in);
-    t.first[o] = i0;
-    t.count[o] = i1 - i0;
-    for (std::size_t i = i0; i < i1; ++i) {
-      const double wgt = std::min(b, static_cast<double>(i + 1)) - std::max(a, static_cast<double>(i));
-      t.weight[o * t.max_taps + (i - i0)] = static_cast<float>(wgt / s);
-    }
-  }
-  return t;
-}
-
 // Horizontal taps in the layout of ImageKernels::resample_h_row: tap-major weights, zero-padded to the
 // largest count (a padded tap reads at most taps - 1 floats past the row: the row buffers have that slack).
 struct HTaps {
@@ -71,7 +44,7 @@ struct HTaps {
   int taps = 0;
 };
 
-HTaps h_taps(const Taps& t, std::size_t out_w) {
+HTaps h_taps(const AreaTaps& t, std::size_t out_w) {
   HTaps h;
   std::size_t most = 1;
   for (std::size_t x = 0; x < out_w; ++x) most = std::max(most, t.count[x]);
@@ -185,7 +158,7 @@ void embed_analyse(const AnalyseParams& p) {
   const bool identity = work && p.work_h == h && p.work_w == w;
   const bool resample = work && !identity;
   const ImageKernels& k = image_kernels();
-  Taps ty;
+  AreaTaps ty;
   HTaps hx;
   std::vector<Block> blocks;
   if (resample) {
