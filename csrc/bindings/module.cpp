@@ -12,6 +12,7 @@ void register_ecc(py::module_& m);
 void register_image(py::module_& m);
 void register_gpu(py::module_& m);
 void register_audio(py::module_& m);
+void register_gpu_audio(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "provmark native core (C++17, optional CUDA). Internal: use the provmark package API.";
@@ -33,4 +34,5 @@ PYBIND11_MODULE(_core, m) {
   register_image(m);
   register_gpu(m);
   register_audio(m);
+  register_gpu_audio(m);
 }

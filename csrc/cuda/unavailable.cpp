@@ -3,6 +3,7 @@
 
 #include "core/common.h"
 #include "core/pattern.h"
+#include "cuda/audio_cuda.h"
 #include "cuda/backend.h"
 #include "cuda/image_cuda.h"
 
@@ -49,5 +50,16 @@ void copy_to_host(void*, const void*, std::size_t, std::uintptr_t) { no_cuda("co
 int pointer_device(const void*) { no_cuda("pointer_device (CUDA)"); }
 
 }  // namespace image::cuda
+
+namespace audio::cuda {
+
+void analysis(const ClipView&, int, int, double*, std::uintptr_t) { no_cuda("audio analysis (CUDA)"); }
+void projections(const ProjectBatch&, std::uintptr_t) { no_cuda("audio projections (CUDA)"); }
+void fold(const FoldBatch&, std::uintptr_t) { no_cuda("audio fold (CUDA)"); }
+void embed(const EmbedParams&, const ClipView&, const ClipOut&, std::uintptr_t) {
+  no_cuda("audio embed (CUDA)");
+}
+
+}  // namespace audio::cuda
 
 }  // namespace provmark

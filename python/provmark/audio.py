@@ -55,6 +55,8 @@ from typing import Any
 
 import numpy as np
 
+from ._arrays import cuda_ndim, is_cuda_array
+
 __all__ = [
     "SUPPORTED_RATES",
     "Layout",
@@ -517,15 +519,19 @@ SPEEDS_SEARCH = tuple(round(1.0 + 0.002 * i, 4) for i in range(-25, 26))  # +-5 
 class _Analysis:
     """Per-hop power spectra cumulated over frequency, shared by every speed hypothesis."""
 
-    def __init__(self, x: np.ndarray, rate: int, layout: Layout, max_scale: float = 1.06) -> None:
+    def _grid(self, rate: int, layout: Layout, max_scale: float) -> None:
+        """Hop, frame, band edges and the highest bin any speed hypothesis up to ``max_scale`` reads."""
         self.layout = layout
         self.rate = rate
         self.h = hop_length(rate, layout)
         self.n = 2 * self.h
         self.edges = layout.band_edges()[: layout.groups_for_rate(rate) * layout.group + 1]
+        self.top = min(self.n // 2 + 1, math.ceil(self.edges[-1] * max_scale) + 2)
+
+    def __init__(self, x: np.ndarray, rate: int, layout: Layout, max_scale: float = 1.06) -> None:
+        self._grid(rate, layout, max_scale)
         m = x.shape[1]
         self.nfr = (m - self.n) // self.h + 1 if m >= self.n else 0
-        self.top = min(self.n // 2 + 1, math.ceil(self.edges[-1] * max_scale) + 2)
         self.cs = np.zeros((self.nfr, self.top + 1), dtype=np.float64)
         win = _hann(self.n)
         step = 4096
@@ -582,12 +588,7 @@ class _NativeAnalysis:
     """_Analysis on the C++ core (audio_analysis / audio_projections / audio_fold): same attributes."""
 
     def __init__(self, x: np.ndarray, rate: int, layout: Layout, max_scale: float = 1.06) -> None:
-        self.layout = layout
-        self.rate = rate
-        self.h = hop_length(rate, layout)
-        self.n = 2 * self.h
-        self.edges = layout.band_edges()[: layout.groups_for_rate(rate) * layout.group + 1]
-        self.top = min(self.n // 2 + 1, math.ceil(self.edges[-1] * max_scale) + 2)
+        _Analysis._grid(self, rate, layout, max_scale)
         if x.strides[-1] != x.itemsize:  # the core reads contiguous rows (row views like x[:, shift:] are fine)
             x = np.ascontiguousarray(x)
         self.cs = _core().audio_analysis(x, self.h, self.top)
@@ -949,8 +950,19 @@ def embed(samples: Any, sample_rate: int, payload: Any, key: Any, strength: floa
     """Watermark `samples` with a 64-bit `payload` under `key`. Returns the same type, dtype and shape.
 
     samples: float32/float64 in [-1, 1] or int16, shape (n,) or (channels, n), numpy or torch CPU tensor.
-    The output is clipped to the input's range (float: [-1, 1]; int16: its full range).
+    The output is clipped to the input's range (float: [-1, 1]; int16: its full range). CUDA arrays (torch
+    CUDA tensors, CuPy; float32/float64) are marked on their device by :func:`provmark.gpu_audio.embed`,
+    queued on their stream, and come back on it.
     """
+    if is_cuda_array(samples):
+        from . import gpu_audio
+
+        nd = cuda_ndim(samples)
+        if nd not in (1, 2):
+            raise ValueError(f"embed: samples must have shape (n,) or (channels, n), got {nd} axes")
+        if nd == 1:
+            return gpu_audio.embed(samples.reshape(1, -1), sample_rate, payload, key, strength).reshape(-1)
+        return gpu_audio.embed(samples, sample_rate, payload, key, strength)
     return _embed(samples, sample_rate, payload, key, strength)
 
 

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from . import _core, image
+from ._arrays import is_cuda_array, is_torch
 from .detection import Detection
 from .keys import Key
 from .payload import DEFAULT_BITS, Payload
@@ -80,24 +81,11 @@ def _require_cuda(fn: str) -> None:
         raise CudaError(f"{fn}: no usable CUDA device ({error})")
 
 
-def _is_torch(x: Any) -> bool:
-    return type(x).__module__.split(".")[0] == "torch" and hasattr(x, "dim")
+_is_torch = is_torch
 
 
 def _is_cupy(x: Any) -> bool:
     return type(x).__module__.split(".")[0] == "cupy"
-
-
-def is_cuda_array(x: Any) -> bool:
-    """True for a torch CUDA tensor, a CuPy array or any object exposing ``__cuda_array_interface__``."""
-    if _is_torch(x):
-        return bool(getattr(x, "is_cuda", False))
-    if isinstance(x, np.ndarray):
-        return False
-    try:
-        return hasattr(x, "__cuda_array_interface__")
-    except Exception:
-        return False
 
 
 # ---- __cuda_array_interface__ intake -------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
+from ._arrays import is_cuda_array as _is_cuda_array
 from .detection import Detection
 from .keys import Key
 from .payload import DEFAULT_BITS, Payload
@@ -299,18 +300,6 @@ class _Adapted:
     def __init__(self, array: np.ndarray, restore: Any) -> None:
         self.array = array
         self.restore = restore
-
-
-def _on_gpu(x: Any) -> bool:
-    """CUDA arrays (torch CUDA tensors, CuPy) go to :mod:`provmark.gpu`, imported only then."""
-    if isinstance(x, np.ndarray):
-        return False
-    if _is_torch(x):
-        return bool(getattr(x, "is_cuda", False))
-    try:  # a torch CUDA tensor that requires grad raises RuntimeError from the property itself
-        return hasattr(x, "__cuda_array_interface__")
-    except Exception:
-        return False
 
 
 def _is_torch(x: Any) -> bool:
@@ -661,10 +650,11 @@ def embed(image: Any, payload: Payload | bytes | int, key: Key, strength: float 
 
     ``image``: numpy uint8 [H, W, 3] (RGB), [H, W, 4] (RGBA, alpha untouched), [H, W] (grey), or float32/64 in
     [0, 1]; a PIL.Image.Image; or a torch CPU tensor [C, H, W] (float in [0, 1] or uint8; [N, C, H, W] goes to
-    :func:`embed_batch`). ``payload``: bytes (8 by default), int or :class:`Payload`. ``strength`` scales the
-    pattern amplitude (1.0: PSNR about 43 dB).
+    :func:`embed_batch`). CUDA arrays (torch CUDA tensors, CuPy) are marked on their device by
+    :func:`provmark.gpu.image_embed` and come back on it. ``payload``: bytes (8 by default), int or
+    :class:`Payload`. ``strength`` scales the pattern amplitude (1.0: PSNR about 43 dB).
     """
-    if _on_gpu(image):
+    if _is_cuda_array(image):
         from . import gpu
 
         return gpu.image_embed(image, payload, key, strength)
@@ -696,7 +686,7 @@ def embed_batch(images: Any, payloads: Any, key: Key, strength: float = 1.0) -> 
 
     ``payloads`` is one payload for all, or a sequence of N. Returns the same container type.
     """
-    if _on_gpu(images):
+    if _is_cuda_array(images):
         from . import gpu
 
         return gpu.image_embed_batch(images, payloads, key, strength)
@@ -1096,7 +1086,7 @@ def detect(
     p-value is at most ``fpr``. ``full_search=True`` runs the whole geometric search even when the nominal
     geometry already decodes. A [N, C, H, W] tensor gives a list (see :func:`detect_batch`).
     """
-    if _on_gpu(image):
+    if _is_cuda_array(image):
         from . import gpu
 
         return gpu.image_detect(image, key, fpr=fpr, payload_bits=payload_bits, full_search=full_search)
@@ -1112,7 +1102,7 @@ def detect_batch(
     images: Any, key: Key, *, fpr: float = DEFAULT_FPR, payload_bits: int = DEFAULT_BITS
 ) -> list[Detection]:
     """Detect in N images (a list, an [N, H, W(, C)] array or an [N, C, H, W] tensor); one Detection each."""
-    if _on_gpu(images):
+    if _is_cuda_array(images):
         from . import gpu
 
         return gpu.image_detect_batch(images, key, fpr=fpr, payload_bits=payload_bits)

@@ -45,6 +45,7 @@ from typing import Any
 
 import numpy as np
 
+from ._arrays import cuda_ndim, is_cuda_array
 from .detection import Detection
 from .image import _check_fpr, _check_strength  # shared argument checks (messages name the caller)
 from .keys import Key
@@ -84,12 +85,6 @@ def _check_key(key: Any, fn: str) -> Key:
 
 def _is_torch(x: Any) -> bool:
     return type(x).__module__.split(".")[0] == "torch" and hasattr(x, "dim")
-
-
-def _is_cuda(x: Any) -> bool:
-    if _is_torch(x):
-        return bool(x.is_cuda)
-    return not isinstance(x, np.ndarray) and hasattr(x, "__cuda_array_interface__")
 
 
 def _is_av_frame(x: Any) -> bool:
@@ -218,7 +213,7 @@ class FrameEmbedder:
         elif isinstance(frame, np.ndarray):
             self._check_hw(frame.shape[:2], "numpy [H, W(, C)]")
             out = self._marker.mark_array(frame, "FrameEmbedder.push")
-        elif _is_cuda(frame):  # CuPy and other CUDA arrays
+        elif is_cuda_array(frame):  # CuPy and other CUDA arrays
             out = self._gpu_marker().mark(frame)
         else:
             raise TypeError(
@@ -475,10 +470,7 @@ def detect_frames(
     rate = 30.0 if fps is None else float(fps)
     if not rate > 0:
         raise ValueError(f"detect_frames: fps must be > 0, got {fps!r}")
-    cuda_ndim = 0
-    if _is_cuda(frames):
-        cuda_ndim = frames.dim() if _is_torch(frames) else len(frames.__cuda_array_interface__["shape"])
-    if cuda_ndim == 4:  # luma and resampling on the device, one launch
+    if is_cuda_array(frames) and cuda_ndim(frames) == 4:  # luma and resampling on the device, one launch
         from . import gpu
 
         for i, y in enumerate(gpu.work_luma(frames, batch=True)):
@@ -490,7 +482,7 @@ def detect_frames(
         if _is_av_frame(f):
             t = float(f.pts * f.time_base) if f.pts is not None and f.time_base is not None else i / rate
             acc.add(t, _av_frame_luma(f), _frame_weight(f))
-        elif _is_cuda(f):
+        elif is_cuda_array(f):
             from . import gpu
 
             acc.add(i / rate, gpu.work_luma(f, batch=False)[0])

@@ -1,0 +1,225 @@
+// pybind11 glue for the CUDA audio detector kernels (csrc/cuda/audio_cuda.h). Internal API for
+// python/provmark/gpu_audio.py: device memory crosses as integer pointers and streams as integer handles;
+// the small tables (band edges, chips, speeds, dither, signs) are host numpy arrays, checked here. In a build
+// without CUDA every function raises provmark.CudaError (csrc/cuda/unavailable.cpp).
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cmath>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+#include "cuda/audio_cuda.h"
+
+namespace py = pybind11;
+using namespace provmark::audio;
+namespace ac = provmark::audio::cuda;
+
+namespace {
+
+template <class T>
+using Host = py::array_t<T, py::array::c_style | py::array::forcecast>;
+
+const void* as_ptr(std::uintptr_t p) { return reinterpret_cast<const void*>(p); }
+
+std::string shape_str(const py::array& a) {
+  std::string s = "[";
+  for (py::ssize_t i = 0; i < a.ndim(); ++i) s += (i ? ", " : "") + std::to_string(a.shape(i));
+  return s + "]";
+}
+
+void need_dims(const py::array& a, int ndim, const char* fn, const char* name) {
+  if (a.ndim() != ndim)
+    throw std::invalid_argument(std::string(fn) + ": " + name + " must have " + std::to_string(ndim) +
+                                " dimensions, got " + shape_str(a));
+}
+
+SampleType sample_type(const std::string& name, const char* fn) {
+  if (name == "float32") return SampleType::kF32;
+  if (name == "float64") return SampleType::kF64;
+  throw py::type_error(std::string(fn) + ": samples must be float32 or float64, got '" + name + "'");
+}
+
+}  // namespace
+
+void register_gpu_audio(py::module_& m) {
+  m.def(
+      "cuda_audio_analysis",
+      [](std::uintptr_t x, const std::string& dtype, long long batch, long long channels, long long nsamples,
+         long long stride_b, long long stride_c, long long stride_t, int hop, int top, std::uintptr_t cs,
+         std::uintptr_t stream) {
+        ac::ClipView v;
+        v.data = as_ptr(x);
+        v.type = sample_type(dtype, "cuda_audio_analysis");
+        v.batch = batch;
+        v.channels = channels;
+        v.nsamples = nsamples;
+        v.stride_b = stride_b;
+        v.stride_c = stride_c;
+        v.stride_t = stride_t;
+        py::gil_scoped_release release;
+        ac::analysis(v, hop, top, reinterpret_cast<double*>(cs), stream);
+      },
+      py::arg("x"), py::arg("dtype"), py::arg("batch"), py::arg("channels"), py::arg("nsamples"),
+      py::arg("stride_b"), py::arg("stride_c"), py::arg("stride_t"), py::arg("hop"), py::arg("top"),
+      py::arg("cs"), py::arg("stream") = 0,
+      "Cumulated Hann power spectra of every hop of B clips on the device into cs [B, nfr, top + 1] float64 "
+      "(the twin of audio_analysis; strides in elements; queued on stream).");
+  m.def(
+      "cuda_audio_projections",
+      [](std::uintptr_t cs, long long batch, long long nfr, int top, const Host<int32_t>& edges,
+         const Host<double>& chips, int ng, int cell_hops, double log_floor, const Host<double>& speeds,
+         double w0, double w1, long long rows, std::uintptr_t p, std::uintptr_t w, std::uintptr_t stream) {
+        const char* fn = "cuda_audio_projections";
+        need_dims(edges, 1, fn, "edges");
+        need_dims(chips, 2, fn, "chips");
+        need_dims(speeds, 1, fn, "speeds");
+        const int L = static_cast<int>(chips.shape(1));
+        if (ng < 1 || ng > chips.shape(0) || edges.shape(0) != static_cast<py::ssize_t>(ng) * L + 1)
+          throw std::invalid_argument(
+              std::string(fn) + ": need 1 <= ng <= chips rows and ng * L + 1 edges, got ng=" +
+              std::to_string(ng) + ", chips " + shape_str(chips) + ", edges " + shape_str(edges));
+        ac::ProjectBatch b;
+        b.cs = reinterpret_cast<const double*>(cs);
+        b.batch = batch;
+        b.nfr = nfr;
+        b.top = top;
+        b.edges = edges.data();
+        b.ng = ng;
+        b.group = L;
+        b.chips = chips.data();
+        b.cell_hops = cell_hops;
+        b.log_floor = log_floor;
+        b.speeds = speeds.data();
+        b.nspeeds = static_cast<int>(speeds.shape(0));
+        b.w0 = w0;
+        b.w1 = w1;
+        b.rows = rows;
+        b.p = reinterpret_cast<double*>(p);
+        b.w = reinterpret_cast<double*>(w);
+        py::gil_scoped_release release;
+        ac::projections(b, stream);
+      },
+      py::arg("cs"), py::arg("batch"), py::arg("nfr"), py::arg("top"), py::arg("edges"), py::arg("chips"),
+      py::arg("ng"), py::arg("cell_hops"), py::arg("log_floor"), py::arg("speeds"), py::arg("w0"),
+      py::arg("w1"), py::arg("rows"), py::arg("p"), py::arg("w"), py::arg("stream") = 0,
+      "Projections and weights of B clips x S speeds on the device into p, w [B, S, rows, ng] float64 (rows "
+      "past "
+      "a speed's count are 0); the twin of audio_projections.");
+  m.def(
+      "cuda_audio_fold",
+      [](std::uintptr_t p, std::uintptr_t w, long long count, long long rows, const Host<long long>& nj,
+         int ng, const Host<double>& dither, const Host<double>& sign, double step, int cell_hops,
+         std::uintptr_t fc, std::uintptr_t fs, std::uintptr_t z, std::uintptr_t stream) {
+        const char* fn = "cuda_audio_fold";
+        need_dims(nj, 1, fn, "nj");
+        need_dims(dither, 2, fn, "dither");
+        need_dims(sign, 2, fn, "sign");
+        if (nj.shape(0) != count)
+          throw std::invalid_argument(std::string(fn) + ": nj must have count entries, got " + shape_str(nj));
+        if (sign.shape(0) != dither.shape(0) || sign.shape(1) != dither.shape(1))
+          throw std::invalid_argument(std::string(fn) + ": dither and sign must be [T, G], got " +
+                                      shape_str(dither) + " and " + shape_str(sign));
+        ac::FoldBatch b;
+        b.p = reinterpret_cast<const double*>(p);
+        b.w = reinterpret_cast<const double*>(w);
+        b.count = count;
+        b.rows = rows;
+        b.nj = nj.data();
+        b.ng = ng;
+        b.n_groups = static_cast<int>(dither.shape(1));
+        b.block_cells = static_cast<int>(dither.shape(0));
+        b.cell_hops = cell_hops;
+        b.step = step;
+        b.dither = dither.data();
+        b.sign = sign.data();
+        b.fc = reinterpret_cast<double*>(fc);
+        b.fs = reinterpret_cast<double*>(fs);
+        b.z = reinterpret_cast<double*>(z);
+        py::gil_scoped_release release;
+        ac::fold(b, stream);
+      },
+      py::arg("p"), py::arg("w"), py::arg("count"), py::arg("rows"), py::arg("nj"), py::arg("ng"),
+      py::arg("dither"), py::arg("sign"), py::arg("step"), py::arg("cell_hops"), py::arg("fc"), py::arg("fs"),
+      py::arg("z"), py::arg("stream") = 0,
+      "Fold of count (p, w) series [count, rows, ng] (nj rows used each) over the P = T cell_hops block "
+      "phases "
+      "into fc, fs [count, P, ng] and the sync statistic z [count, P]; the twin of audio_fold.");
+  m.def(
+      "cuda_audio_embed",
+      [](std::uintptr_t x, const std::string& dtype, long long batch, long long channels, long long nsamples,
+         long long stride_b, long long stride_c, long long stride_t, std::uintptr_t out,
+         const std::string& out_dtype, long long out_stride_b, long long out_stride_c, long long out_stride_t,
+         int hop, int cell_hops, const Host<int32_t>& edges, const Host<double>& chips,
+         const Host<double>& dither, const Host<int8_t>& bits, int ng, double step, double gamma, double cap,
+         double alpha, double snr_db, double local_snr_db, double leak, double floor, std::uintptr_t stream) {
+        const char* fn = "cuda_audio_embed";
+        need_dims(edges, 1, fn, "edges");
+        need_dims(chips, 2, fn, "chips");
+        need_dims(dither, 2, fn, "dither");
+        need_dims(bits, 2, fn, "bits");
+        const py::ssize_t G = chips.shape(0), L = chips.shape(1), T = dither.shape(0);
+        if (L < 2 || L > kMaxGroup || L % 2)
+          throw std::invalid_argument(std::string(fn) + ": chips must be [G, L], L even <= 8");
+        if (ng < 1 || ng > G || edges.shape(0) != ng * L + 1)
+          throw std::invalid_argument(std::string(fn) + ": need 1 <= ng <= G and ng * L + 1 edges, got ng=" +
+                                      std::to_string(ng) + ", edges " + shape_str(edges));
+        if (T < 1 || dither.shape(1) != G || bits.shape(0) != T || bits.shape(1) != G)
+          throw std::invalid_argument(std::string(fn) + ": dither and bits must be [T, G], got " +
+                                      shape_str(dither) + " and " + shape_str(bits));
+        for (py::ssize_t i = 0; i < T * G; ++i)
+          if (bits.data()[i] != 0 && bits.data()[i] != 1)
+            throw std::invalid_argument(std::string(fn) + ": bits must be 0/1");
+        const double nums[] = {step, gamma, cap, alpha, snr_db, local_snr_db, leak, floor};
+        for (double v : nums)
+          if (!std::isfinite(v)) throw std::invalid_argument(std::string(fn) + ": parameters must be finite");
+        if (!(alpha > 0 && alpha <= 1) || !(leak >= 0 && leak <= 1) || !(floor > 0))
+          throw std::invalid_argument(std::string(fn) + ": need alpha in (0, 1], leak in [0, 1], floor > 0");
+        ac::ClipView v;
+        v.data = as_ptr(x);
+        v.type = sample_type(dtype, fn);
+        v.batch = batch;
+        v.channels = channels;
+        v.nsamples = nsamples;
+        v.stride_b = stride_b;
+        v.stride_c = stride_c;
+        v.stride_t = stride_t;
+        ac::ClipOut o;
+        o.data = reinterpret_cast<void*>(out);
+        o.type = sample_type(out_dtype, fn);
+        o.stride_b = out_stride_b;
+        o.stride_c = out_stride_c;
+        o.stride_t = out_stride_t;
+        EmbedParams p;
+        p.channels = static_cast<int>(channels);
+        p.hop = hop;
+        p.cell_hops = cell_hops;
+        p.group = static_cast<int>(L);
+        p.ng = ng;
+        p.n_groups = static_cast<int>(G);
+        p.block_cells = static_cast<int>(T);
+        p.edges = edges.data();
+        p.chips = chips.data();
+        p.dither = dither.data();
+        p.bits = bits.data();
+        p.step = step;
+        p.gamma = gamma;
+        p.cap = cap;
+        p.alpha = alpha;
+        p.k_global = std::pow(10.0, -snr_db / 10.0);  // as AudioEmbedCore
+        p.k_local = std::pow(10.0, -local_snr_db / 10.0);
+        p.leak = leak;
+        p.log_floor = floor * 2.0 * hop * cell_hops;
+        py::gil_scoped_release release;
+        ac::embed(p, v, o, stream);
+      },
+      py::arg("x"), py::arg("dtype"), py::arg("batch"), py::arg("channels"), py::arg("nsamples"),
+      py::arg("stride_b"), py::arg("stride_c"), py::arg("stride_t"), py::arg("out"), py::arg("out_dtype"),
+      py::arg("out_stride_b"), py::arg("out_stride_c"), py::arg("out_stride_t"), py::arg("hop"),
+      py::arg("cell_hops"), py::arg("edges"), py::arg("chips"), py::arg("dither"), py::arg("bits"),
+      py::arg("ng"), py::arg("step"), py::arg("gamma"), py::arg("cap"), py::arg("alpha"), py::arg("snr_db"),
+      py::arg("local_snr_db"), py::arg("leak"), py::arg("floor"), py::arg("stream") = 0,
+      "Mark B whole clips [B, C, n] on the device from cell 0 (parameters as AudioEmbedCore); out may be x. "
+      "Queued on stream.");
+}
