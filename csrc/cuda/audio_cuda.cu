@@ -24,47 +24,6 @@ constexpr int kThreads = 256;
 
 cudaStream_t as_stream(std::uintptr_t s) { return reinterpret_cast<cudaStream_t>(s); }
 
-void check_launch(const char* what) {
-  const cudaError_t err = cudaGetLastError();
-  if (err != cudaSuccess)
-    throw CudaError(std::string(what) + ": kernel launch failed: " + cudaGetErrorString(err));
-}
-
-class DeviceGuard {
- public:
-  explicit DeviceGuard(int device) {
-    PROVMARK_CUDA_CHECK(cudaGetDevice(&prev_));
-    if (prev_ != device) PROVMARK_CUDA_CHECK(cudaSetDevice(device));
-  }
-  ~DeviceGuard() { cudaSetDevice(prev_); }
-  DeviceGuard(const DeviceGuard&) = delete;
-  DeviceGuard& operator=(const DeviceGuard&) = delete;
-
- private:
-  int prev_ = 0;
-};
-
-// Stream-ordered scratch memory (allocated and freed on the stream).
-template <typename T>
-class StreamBuffer {
- public:
-  StreamBuffer(std::size_t n, cudaStream_t stream) : n_(n), stream_(stream) {
-    if (n_ > 0)
-      PROVMARK_CUDA_CHECK(cudaMallocAsync(reinterpret_cast<void**>(&ptr_), n_ * sizeof(T), stream_));
-  }
-  ~StreamBuffer() {
-    if (ptr_) cudaFreeAsync(ptr_, stream_);
-  }
-  StreamBuffer(const StreamBuffer&) = delete;
-  StreamBuffer& operator=(const StreamBuffer&) = delete;
-  T* get() const { return ptr_; }
-
- private:
-  std::size_t n_ = 0;
-  cudaStream_t stream_ = nullptr;
-  T* ptr_ = nullptr;
-};
-
 // A device copy of a small host table, uploaded on the stream (pageable source: the copy is staged before
 // cudaMemcpyAsync returns, so the host array may go away afterwards).
 template <typename T>

@@ -26,48 +26,6 @@ unsigned grid_for(long long n) {
   return static_cast<unsigned>(b < 1 ? 1 : (b > (1LL << 20) ? (1LL << 20) : b));
 }
 
-void check_launch(const char* what) {
-  const cudaError_t err = cudaGetLastError();
-  if (err != cudaSuccess)
-    throw CudaError(std::string(what) + ": kernel launch failed: " + cudaGetErrorString(err));
-}
-
-// Makes the device that owns the data current for the duration of a call, then restores the caller's.
-class DeviceGuard {
- public:
-  explicit DeviceGuard(int device) {
-    PROVMARK_CUDA_CHECK(cudaGetDevice(&prev_));
-    if (prev_ != device) PROVMARK_CUDA_CHECK(cudaSetDevice(device));
-  }
-  ~DeviceGuard() { cudaSetDevice(prev_); }
-  DeviceGuard(const DeviceGuard&) = delete;
-  DeviceGuard& operator=(const DeviceGuard&) = delete;
-
- private:
-  int prev_ = 0;
-};
-
-// Stream-ordered scratch memory: allocated and freed on the stream, so a call never synchronises.
-template <typename T>
-class StreamBuffer {
- public:
-  StreamBuffer(std::size_t n, cudaStream_t stream) : n_(n), stream_(stream) {
-    if (n_ > 0)
-      PROVMARK_CUDA_CHECK(cudaMallocAsync(reinterpret_cast<void**>(&ptr_), n_ * sizeof(T), stream_));
-  }
-  ~StreamBuffer() {
-    if (ptr_) cudaFreeAsync(ptr_, stream_);
-  }
-  StreamBuffer(const StreamBuffer&) = delete;
-  StreamBuffer& operator=(const StreamBuffer&) = delete;
-  T* get() const { return ptr_; }
-
- private:
-  T* ptr_ = nullptr;
-  std::size_t n_ = 0;
-  cudaStream_t stream_ = nullptr;
-};
-
 // ---- samples --------------------------------------------------------------------------------------------
 // One sample as the CPU kernels see it before scaling: uint8 as float, float32 as is, float64 rounded to
 // float, uint16 as (v >> shift) / vmax clipped to [0, 1]; float16 / bfloat16 widened to float.
