@@ -105,7 +105,8 @@ def speed(repeats: int) -> None:
 
 
 def profile() -> None:
-    """Where the time goes: cProfile of 3 embeds and 3 full-search detections at 1080p, one thread."""
+    """Where the time goes: cProfile of 3 embeds and 3 full-search detections (marked, and marked with another
+    key: every candidate evaluated) at 1080p, one thread."""
     import cProfile
     import pstats
 
@@ -114,11 +115,13 @@ def profile() -> None:
     pm.set_num_threads(1)
     img = _photo_1080p()
     key = pm.Key.from_bytes(bytes(range(32)))
+    other = pm.Key.from_bytes(bytes(range(1, 33)))
     marked = pm.image.embed(img, b"provmark", key)
     pm.image.detect(marked, key, full_search=True)
     for label, stmt in (
         ("embed", lambda: pm.image.embed(img, b"provmark", key)),
         ("detect, full search", lambda: pm.image.detect(marked, key, full_search=True)),
+        ("detect, full search, unmarked (another key)", lambda: pm.image.detect(marked, other, full_search=True)),
     ):
         prof = cProfile.Profile()
         prof.enable()
@@ -129,8 +132,8 @@ def profile() -> None:
         total = st.total_tt
         print(f"--- {label}: {total / 3 * 1000:.0f} ms per call (under cProfile)")
         rows = sorted(st.stats.items(), key=lambda kv: -kv[1][2])[:8]
-        for (file, line, func), (_cc, _nc, tt, _ct, _callers) in rows:
-            print(f"{100 * tt / total:5.1f} %  {func} ({os.path.basename(file)}:{line})")
+        for (file, line, func), (_cc, nc, tt, _ct, _callers) in rows:
+            print(f"{100 * tt / total:5.1f} %  {func} ({os.path.basename(file)}:{line}), {nc // 3} calls per call")
 
 
 def frame() -> None:

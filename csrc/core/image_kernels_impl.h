@@ -197,19 +197,63 @@ static void apply_row(const void* src, void* dst, int type, int ps, const float*
   }
 }
 
-// Symmetric taps (k[t] == k[2r - t]): pairs share one multiply.
+// Symmetric taps (k[t] == k[2r - t]): pairs share one multiply. The AVX2 build of the horizontal pass keeps
+// 32 outputs in registers across all taps (one load per tap input, no load/store of the output per tap);
+// each output gets the same products in the same order as the scalar loop (o = kc c, then
+// o = fma(kt, a + b, o) tap by tap): bit-identical results (checked against the loop it replaced).
+#if defined(__AVX2__)
+static inline void blur_taps_avx2(const float* pp, const float* k, int radius, std::size_t w, float* o,
+                                  std::size_t& x0) {
+  const __m256 kc = _mm256_set1_ps(k[radius]);
+  std::size_t x = 0;
+  for (; x + 32 <= w; x += 32) {
+    const float* c = (pp + radius) + x;
+    __m256 a0 = _mm256_mul_ps(kc, _mm256_loadu_ps(c)), a1 = _mm256_mul_ps(kc, _mm256_loadu_ps(c + 8));
+    __m256 a2 = _mm256_mul_ps(kc, _mm256_loadu_ps(c + 16)), a3 = _mm256_mul_ps(kc, _mm256_loadu_ps(c + 24));
+    for (int t = 0; t < radius; ++t) {
+      const __m256 kt = _mm256_set1_ps(k[t]);
+      const float* a = (pp + t) + x;
+      const float* b = (pp + 2 * radius - t) + x;
+      a0 = _mm256_fmadd_ps(kt, _mm256_add_ps(_mm256_loadu_ps(a), _mm256_loadu_ps(b)), a0);
+      a1 = _mm256_fmadd_ps(kt, _mm256_add_ps(_mm256_loadu_ps(a + 8), _mm256_loadu_ps(b + 8)), a1);
+      a2 = _mm256_fmadd_ps(kt, _mm256_add_ps(_mm256_loadu_ps(a + 16), _mm256_loadu_ps(b + 16)), a2);
+      a3 = _mm256_fmadd_ps(kt, _mm256_add_ps(_mm256_loadu_ps(a + 24), _mm256_loadu_ps(b + 24)), a3);
+    }
+    _mm256_storeu_ps(o + x, a0);
+    _mm256_storeu_ps(o + x + 8, a1);
+    _mm256_storeu_ps(o + x + 16, a2);
+    _mm256_storeu_ps(o + x + 24, a3);
+  }
+  for (; x + 8 <= w; x += 8) {
+    __m256 a0 = _mm256_mul_ps(kc, _mm256_loadu_ps((pp + radius) + x));
+    for (int t = 0; t < radius; ++t)
+      a0 = _mm256_fmadd_ps(
+          _mm256_set1_ps(k[t]),
+          _mm256_add_ps(_mm256_loadu_ps((pp + t) + x), _mm256_loadu_ps((pp + 2 * radius - t) + x)), a0);
+    _mm256_storeu_ps(o + x, a0);
+  }
+  x0 = x;
+}
+#endif
+
 static void blur_h_row(const float* pp, const float* k, int radius, std::size_t w, float* o) {
+  std::size_t x0 = 0;
+#if defined(__AVX2__)
+  blur_taps_avx2(pp, k, radius, w, o, x0);
+#endif
   const float kc = k[radius];
   const float* c = pp + radius;
-  for (std::size_t x = 0; x < w; ++x) o[x] = kc * c[x];
+  for (std::size_t x = x0; x < w; ++x) o[x] = kc * c[x];
   for (int t = 0; t < radius; ++t) {
     const float kt = k[t];
     const float* a = pp + t;
     const float* b = pp + 2 * radius - t;
-    for (std::size_t x = 0; x < w; ++x) o[x] += kt * (a[x] + b[x]);
+    for (std::size_t x = x0; x < w; ++x) o[x] += kt * (a[x] + b[x]);
   }
 }
 
+// (Register blocking as in blur_h_row was measured 5-10 % slower here: a block of 32 outputs reads 2r + 1
+// rows at once, too many streams for the prefetcher; tap by tap, each pass streams two rows.)
 static void blur_v_row(const float* const* rows, const float* k, int radius, std::size_t w, float* o) {
   const float kc = k[radius];
   const float* c = rows[radius];
