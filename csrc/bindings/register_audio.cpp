@@ -118,58 +118,35 @@ class EmbedCore {
             const py::object& dither_o, const py::object& bits_o, int ng, double step, double gamma,
             double cap, double alpha, double snr_db, double local_snr_db, double leak, double floor) {
     const char* fn = "AudioEmbedCore";
-    if (channels < 1 || channels > 16)
-      throw std::invalid_argument(std::string(fn) + ": channels must be in [1, 16], got " +
-                                  std::to_string(channels));
-    if (hop < 8 || hop > 4800) throw std::invalid_argument(std::string(fn) + ": hop must be in [8, 4800]");
-    if (cell_hops < 1 || cell_hops > 64)
-      throw std::invalid_argument(std::string(fn) + ": cell_hops must be in [1, 64]");
     auto edges = exact<int32_t>(edges_o, fn, "edges", 1, "int32");
     auto chips = exact<double>(chips_o, fn, "chips", 2, "float64");
     auto dither = exact<double>(dither_o, fn, "dither", 2, "float64");
     auto bits = exact<int8_t>(bits_o, fn, "bits", 2, "int8");
-    const py::ssize_t G = chips.shape(0), L = chips.shape(1), T = dither.shape(0);
-    if (L < 2 || L > kMaxGroup || L % 2)
-      throw std::invalid_argument(std::string(fn) + ": chips must be [G, L], L even <= 8");
-    if (ng < 1 || ng > G) throw std::invalid_argument(std::string(fn) + ": ng must be in [1, G]");
-    if (edges.shape(0) != ng * L + 1)
-      throw std::invalid_argument(std::string(fn) + ": edges must have ng * L + 1 entries, got " +
-                                  shape_str(edges));
-    if (ng * L > kMaxBands) throw std::invalid_argument(std::string(fn) + ": too many bands");
-    if (T < 1 || dither.shape(1) != G || bits.shape(0) != T || bits.shape(1) != G)
-      throw std::invalid_argument(std::string(fn) +
-                                  ": dither and bits must be [T, G] with G = chips rows, got " +
-                                  shape_str(dither) + " and " + shape_str(bits));
-    check_edges(edges, hop - 1, fn);
-    for (py::ssize_t i = 0; i < T * G; ++i)
-      if (bits.data()[i] != 0 && bits.data()[i] != 1)
-        throw std::invalid_argument(std::string(fn) + ": bits must be 0/1");
-    const double nums[] = {step, gamma, cap, alpha, snr_db, local_snr_db, leak, floor};
-    for (double v : nums)
-      if (!std::isfinite(v)) throw std::invalid_argument(std::string(fn) + ": parameters must be finite");
-    if (!(step > 0) || !(cap > 0) || !(alpha > 0 && alpha <= 1) || !(leak >= 0 && leak <= 1) || !(floor > 0))
-      throw std::invalid_argument(std::string(fn) +
-                                  ": need step > 0, cap > 0, alpha in (0, 1], leak in [0, 1], floor > 0");
-    EmbedParams p;
-    p.channels = channels;
-    p.hop = hop;
-    p.cell_hops = cell_hops;
-    p.group = static_cast<int>(L);
-    p.ng = ng;
-    p.n_groups = static_cast<int>(G);
-    p.block_cells = static_cast<int>(T);
-    p.edges = edges.data();
-    p.chips = chips.data();
-    p.dither = dither.data();
-    p.bits = bits.data();
-    p.step = step;
-    p.gamma = gamma;
-    p.cap = cap;
-    p.alpha = alpha;
-    p.k_global = std::pow(10.0, -snr_db / 10.0);
-    p.k_local = std::pow(10.0, -local_snr_db / 10.0);
-    p.leak = leak;
-    p.log_floor = floor * 2.0 * hop * cell_hops;
+    EmbedArgs a;
+    a.channels = channels;
+    a.hop = hop;
+    a.cell_hops = cell_hops;
+    a.ng = ng;
+    a.edges = edges.data();
+    a.n_edges = edges.shape(0);
+    a.chips = chips.data();
+    a.G = chips.shape(0);
+    a.L = chips.shape(1);
+    a.dither = dither.data();
+    a.T = dither.shape(0);
+    a.dither_cols = dither.shape(1);
+    a.bits = bits.data();
+    a.bits_rows = bits.shape(0);
+    a.bits_cols = bits.shape(1);
+    a.step = step;
+    a.gamma = gamma;
+    a.cap = cap;
+    a.alpha = alpha;
+    a.snr_db = snr_db;
+    a.local_snr_db = local_snr_db;
+    a.leak = leak;
+    a.floor = floor;
+    const EmbedParams p = make_embed_params(a, fn);  // checks everything; CellEmbedder copies the tables
     core_ = std::make_unique<CellEmbedder>(p);
     channels_ = channels;
     hop_ = hop;

@@ -10,6 +10,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "core/audio.h"
 #include "cuda/audio_cuda.h"
 
 namespace py = pybind11;
@@ -159,23 +160,33 @@ void register_gpu_audio(py::module_& m) {
         need_dims(chips, 2, fn, "chips");
         need_dims(dither, 2, fn, "dither");
         need_dims(bits, 2, fn, "bits");
-        const py::ssize_t G = chips.shape(0), L = chips.shape(1), T = dither.shape(0);
-        if (L < 2 || L > kMaxGroup || L % 2)
-          throw std::invalid_argument(std::string(fn) + ": chips must be [G, L], L even <= 8");
-        if (ng < 1 || ng > G || edges.shape(0) != ng * L + 1)
-          throw std::invalid_argument(std::string(fn) + ": need 1 <= ng <= G and ng * L + 1 edges, got ng=" +
-                                      std::to_string(ng) + ", edges " + shape_str(edges));
-        if (T < 1 || dither.shape(1) != G || bits.shape(0) != T || bits.shape(1) != G)
-          throw std::invalid_argument(std::string(fn) + ": dither and bits must be [T, G], got " +
-                                      shape_str(dither) + " and " + shape_str(bits));
-        for (py::ssize_t i = 0; i < T * G; ++i)
-          if (bits.data()[i] != 0 && bits.data()[i] != 1)
-            throw std::invalid_argument(std::string(fn) + ": bits must be 0/1");
-        const double nums[] = {step, gamma, cap, alpha, snr_db, local_snr_db, leak, floor};
-        for (double v : nums)
-          if (!std::isfinite(v)) throw std::invalid_argument(std::string(fn) + ": parameters must be finite");
-        if (!(alpha > 0 && alpha <= 1) || !(leak >= 0 && leak <= 1) || !(floor > 0))
-          throw std::invalid_argument(std::string(fn) + ": need alpha in (0, 1], leak in [0, 1], floor > 0");
+        if (channels < 1 || channels > 16)
+          throw std::invalid_argument(std::string(fn) + ": channels must be in [1, 16]");
+        EmbedArgs a;
+        a.channels = static_cast<int>(channels);
+        a.hop = hop;
+        a.cell_hops = cell_hops;
+        a.ng = ng;
+        a.edges = edges.data();
+        a.n_edges = edges.shape(0);
+        a.chips = chips.data();
+        a.G = chips.shape(0);
+        a.L = chips.shape(1);
+        a.dither = dither.data();
+        a.T = dither.shape(0);
+        a.dither_cols = dither.shape(1);
+        a.bits = bits.data();
+        a.bits_rows = bits.shape(0);
+        a.bits_cols = bits.shape(1);
+        a.step = step;
+        a.gamma = gamma;
+        a.cap = cap;
+        a.alpha = alpha;
+        a.snr_db = snr_db;
+        a.local_snr_db = local_snr_db;
+        a.leak = leak;
+        a.floor = floor;
+        const EmbedParams p = make_embed_params(a, fn);  // the CPU embedder's checks, exactly
         ac::ClipView v;
         v.data = as_ptr(x);
         v.type = sample_type(dtype, fn);
@@ -191,26 +202,6 @@ void register_gpu_audio(py::module_& m) {
         o.stride_b = out_stride_b;
         o.stride_c = out_stride_c;
         o.stride_t = out_stride_t;
-        EmbedParams p;
-        p.channels = static_cast<int>(channels);
-        p.hop = hop;
-        p.cell_hops = cell_hops;
-        p.group = static_cast<int>(L);
-        p.ng = ng;
-        p.n_groups = static_cast<int>(G);
-        p.block_cells = static_cast<int>(T);
-        p.edges = edges.data();
-        p.chips = chips.data();
-        p.dither = dither.data();
-        p.bits = bits.data();
-        p.step = step;
-        p.gamma = gamma;
-        p.cap = cap;
-        p.alpha = alpha;
-        p.k_global = std::pow(10.0, -snr_db / 10.0);  // as AudioEmbedCore
-        p.k_local = std::pow(10.0, -local_snr_db / 10.0);
-        p.leak = leak;
-        p.log_floor = floor * 2.0 * hop * cell_hops;
         py::gil_scoped_release release;
         ac::embed(p, v, o, stream);
       },

@@ -15,6 +15,24 @@
 
 namespace provmark::audio {
 
+// The embedder's tables and settings as the Python layer passes them (audio.Layout, strength, SNR budget).
+struct EmbedArgs {
+  int channels = 0, hop = 0, cell_hops = 0, ng = 0;
+  const int32_t* edges = nullptr;  // [n_edges]
+  long long n_edges = 0;
+  const double* chips = nullptr;  // [G, L]
+  long long G = 0, L = 0;
+  const double* dither = nullptr;  // [T, dither_cols]
+  long long T = 0, dither_cols = 0;
+  const int8_t* bits = nullptr;  // [bits_rows, bits_cols]
+  long long bits_rows = 0, bits_cols = 0;
+  double step = 0, gamma = 0, cap = 0, alpha = 0, snr_db = 0, local_snr_db = 0, leak = 0, floor = 0;
+};
+
+// Checks every field (std::invalid_argument naming fn) and returns the kernels' parameter struct; shared by
+// the CPU embedder's and the CUDA embedder's bindings so both accept exactly the same inputs.
+EmbedParams make_embed_params(const EmbedArgs& a, const char* fn);
+
 // Embeds consecutive cells; holds the FFT plan, the windows and scratch of one (rate, channels) stream.
 // Not thread-safe (one per stream). The tables behind p's pointers are copied.
 class CellEmbedder {

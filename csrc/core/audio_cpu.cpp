@@ -2,6 +2,7 @@
 // kernels of audio_fft.h; the per-element math is the PROVMARK_HD code of audio_common.h.
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
 #include <string>
 
 #include "core/audio.h"
@@ -24,6 +25,53 @@ void check_edges(const int32_t* edges, int nb, int limit, const char* fn) {
 }
 
 }  // namespace
+
+EmbedParams make_embed_params(const EmbedArgs& a, const char* fn) {
+  const std::string f(fn);
+  auto fail = [&](const std::string& what) { throw std::invalid_argument(f + ": " + what); };
+  if (a.channels < 1 || a.channels > 16)
+    fail("channels must be in [1, 16], got " + std::to_string(a.channels));
+  if (a.hop < 8 || a.hop > 4800) fail("hop must be in [8, 4800]");
+  if (a.cell_hops < 1 || a.cell_hops > 64) fail("cell_hops must be in [1, 64]");
+  if (a.L < 2 || a.L > kMaxGroup || a.L % 2) fail("chips must be [G, L], L even <= 8");
+  if (a.ng < 1 || a.ng > a.G) fail("ng must be in [1, G]");
+  if (a.n_edges != a.ng * a.L + 1)
+    fail("edges must have ng * L + 1 entries, got " + std::to_string(a.n_edges));
+  if (a.ng * a.L > kMaxBands) fail("too many bands");
+  if (a.T < 1 || a.dither_cols != a.G || a.bits_rows != a.T || a.bits_cols != a.G)
+    fail("dither and bits must be [T, G] with G = chips rows");
+  for (long long b = 0; b < a.n_edges; ++b)
+    if (a.edges[b] < 1 || a.edges[b] > a.hop - 1 || (b > 0 && a.edges[b] <= a.edges[b - 1]))
+      fail("edges must increase within [1, " + std::to_string(a.hop - 1) + "]");
+  for (long long i = 0; i < a.T * a.G; ++i)
+    if (a.bits[i] != 0 && a.bits[i] != 1) fail("bits must be 0/1");
+  for (double v : {a.step, a.gamma, a.cap, a.alpha, a.snr_db, a.local_snr_db, a.leak, a.floor})
+    if (!std::isfinite(v)) fail("parameters must be finite");
+  if (!(a.step > 0) || !(a.cap > 0) || !(a.alpha > 0 && a.alpha <= 1) || !(a.leak >= 0 && a.leak <= 1) ||
+      !(a.floor > 0))
+    fail("need step > 0, cap > 0, alpha in (0, 1], leak in [0, 1], floor > 0");
+  EmbedParams p;
+  p.channels = a.channels;
+  p.hop = a.hop;
+  p.cell_hops = a.cell_hops;
+  p.group = static_cast<int>(a.L);
+  p.ng = a.ng;
+  p.n_groups = static_cast<int>(a.G);
+  p.block_cells = static_cast<int>(a.T);
+  p.edges = a.edges;
+  p.chips = a.chips;
+  p.dither = a.dither;
+  p.bits = a.bits;
+  p.step = a.step;
+  p.gamma = a.gamma;
+  p.cap = a.cap;
+  p.alpha = a.alpha;
+  p.k_global = std::pow(10.0, -a.snr_db / 10.0);
+  p.k_local = std::pow(10.0, -a.local_snr_db / 10.0);
+  p.leak = a.leak;
+  p.log_floor = a.floor * 2.0 * a.hop * a.cell_hops;
+  return p;
+}
 
 // ---- embedding -------------------------------------------------------------------------------------------
 CellEmbedder::CellEmbedder(const EmbedParams& p) : p_(p), plan_(2 * p.hop) {
