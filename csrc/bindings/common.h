@@ -29,6 +29,13 @@ inline ChaChaKey key_from_bytes(const py::bytes& key, const char* func) {
   return k;
 }
 
+// "[2, 3]": an array's shape for error messages.
+inline std::string shape_str(const py::array& a) {
+  std::string s = "[";
+  for (py::ssize_t i = 0; i < a.ndim(); ++i) s += (i ? ", " : "") + std::to_string(a.shape(i));
+  return s + "]";
+}
+
 inline void check_count(py::ssize_t n, const char* func, py::ssize_t limit = py::ssize_t(1) << 34) {
   if (n < 0) throw py::value_error(std::string(func) + ": n must be >= 0, got " + std::to_string(n));
   if (n > limit) throw py::value_error(std::string(func) + ": n=" + std::to_string(n) + " is too large");

@@ -11,22 +11,20 @@
 #include <string>
 #include <vector>
 
+#include "bindings/audio_args.h"
+#include "bindings/common.h"
 #include "core/audio.h"
 
 namespace py = pybind11;
 using namespace provmark::audio;
+
+using provmark::bindings::shape_str;
 
 namespace {
 
 using F64 = py::array_t<double, py::array::c_style>;
 using I32 = py::array_t<int32_t, py::array::c_style>;
 using I8 = py::array_t<int8_t, py::array::c_style>;
-
-std::string shape_str(const py::array& a) {
-  std::string s = "[";
-  for (py::ssize_t i = 0; i < a.ndim(); ++i) s += (i ? ", " : "") + std::to_string(a.shape(i));
-  return s + "]";
-}
 
 // A C-contiguous array of dtype T and `ndim` dimensions (no conversion: the Python layer passes exact types).
 template <class T>
@@ -122,30 +120,8 @@ class EmbedCore {
     auto chips = exact<double>(chips_o, fn, "chips", 2, "float64");
     auto dither = exact<double>(dither_o, fn, "dither", 2, "float64");
     auto bits = exact<int8_t>(bits_o, fn, "bits", 2, "int8");
-    EmbedArgs a;
-    a.channels = channels;
-    a.hop = hop;
-    a.cell_hops = cell_hops;
-    a.ng = ng;
-    a.edges = edges.data();
-    a.n_edges = edges.shape(0);
-    a.chips = chips.data();
-    a.G = chips.shape(0);
-    a.L = chips.shape(1);
-    a.dither = dither.data();
-    a.T = dither.shape(0);
-    a.dither_cols = dither.shape(1);
-    a.bits = bits.data();
-    a.bits_rows = bits.shape(0);
-    a.bits_cols = bits.shape(1);
-    a.step = step;
-    a.gamma = gamma;
-    a.cap = cap;
-    a.alpha = alpha;
-    a.snr_db = snr_db;
-    a.local_snr_db = local_snr_db;
-    a.leak = leak;
-    a.floor = floor;
+    const EmbedArgs a = embed_args(channels, hop, cell_hops, ng, edges, chips, dither, bits, step, gamma, cap,
+                                   alpha, snr_db, local_snr_db, leak, floor);
     const EmbedParams p = make_embed_params(a, fn);  // checks everything; CellEmbedder copies the tables
     core_ = std::make_unique<CellEmbedder>(p);
     channels_ = channels;

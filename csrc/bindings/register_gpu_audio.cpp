@@ -10,12 +10,15 @@
 #include <stdexcept>
 #include <string>
 
-#include "core/audio.h"
+#include "bindings/audio_args.h"
+#include "bindings/common.h"
 #include "cuda/audio_cuda.h"
 
 namespace py = pybind11;
 using namespace provmark::audio;
 namespace ac = provmark::audio::cuda;
+
+using provmark::bindings::shape_str;
 
 namespace {
 
@@ -24,16 +27,20 @@ using Host = py::array_t<T, py::array::c_style | py::array::forcecast>;
 
 const void* as_ptr(std::uintptr_t p) { return reinterpret_cast<const void*>(p); }
 
-std::string shape_str(const py::array& a) {
-  std::string s = "[";
-  for (py::ssize_t i = 0; i < a.ndim(); ++i) s += (i ? ", " : "") + std::to_string(a.shape(i));
-  return s + "]";
-}
-
 void need_dims(const py::array& a, int ndim, const char* fn, const char* name) {
   if (a.ndim() != ndim)
     throw std::invalid_argument(std::string(fn) + ": " + name + " must have " + std::to_string(ndim) +
                                 " dimensions, got " + shape_str(a));
+}
+
+SampleType sample_type(const std::string& name, const char* fn);
+
+// The clips [B, C, n] at device address x, with element strides.
+ac::ClipView clip_view(std::uintptr_t x, const std::string& dtype, long long batch, long long channels,
+                       long long nsamples, long long stride_b, long long stride_c, long long stride_t,
+                       const char* fn) {
+  const ac::ClipView v = clip_view(x, dtype, batch, channels, nsamples, stride_b, stride_c, stride_t, fn);
+  return v;
 }
 
 SampleType sample_type(const std::string& name, const char* fn) {
@@ -50,15 +57,8 @@ void register_gpu_audio(py::module_& m) {
       [](std::uintptr_t x, const std::string& dtype, long long batch, long long channels, long long nsamples,
          long long stride_b, long long stride_c, long long stride_t, int hop, int top, std::uintptr_t cs,
          std::uintptr_t stream) {
-        ac::ClipView v;
-        v.data = as_ptr(x);
-        v.type = sample_type(dtype, "cuda_audio_analysis");
-        v.batch = batch;
-        v.channels = channels;
-        v.nsamples = nsamples;
-        v.stride_b = stride_b;
-        v.stride_c = stride_c;
-        v.stride_t = stride_t;
+        const ac::ClipView v = clip_view(x, dtype, batch, channels, nsamples, stride_b, stride_c, stride_t,
+                                         "cuda_audio_analysis");
         py::gil_scoped_release release;
         ac::analysis(v, hop, top, reinterpret_cast<double*>(cs), stream);
       },
@@ -162,40 +162,11 @@ void register_gpu_audio(py::module_& m) {
         need_dims(bits, 2, fn, "bits");
         if (channels < 1 || channels > 16)
           throw std::invalid_argument(std::string(fn) + ": channels must be in [1, 16]");
-        EmbedArgs a;
-        a.channels = static_cast<int>(channels);
-        a.hop = hop;
-        a.cell_hops = cell_hops;
-        a.ng = ng;
-        a.edges = edges.data();
-        a.n_edges = edges.shape(0);
-        a.chips = chips.data();
-        a.G = chips.shape(0);
-        a.L = chips.shape(1);
-        a.dither = dither.data();
-        a.T = dither.shape(0);
-        a.dither_cols = dither.shape(1);
-        a.bits = bits.data();
-        a.bits_rows = bits.shape(0);
-        a.bits_cols = bits.shape(1);
-        a.step = step;
-        a.gamma = gamma;
-        a.cap = cap;
-        a.alpha = alpha;
-        a.snr_db = snr_db;
-        a.local_snr_db = local_snr_db;
-        a.leak = leak;
-        a.floor = floor;
+        const EmbedArgs a = embed_args(static_cast<int>(channels), hop, cell_hops, ng, edges, chips, dither,
+                                       bits, step, gamma, cap, alpha, snr_db, local_snr_db, leak, floor);
         const EmbedParams p = make_embed_params(a, fn);  // the CPU embedder's checks, exactly
-        ac::ClipView v;
-        v.data = as_ptr(x);
-        v.type = sample_type(dtype, fn);
-        v.batch = batch;
-        v.channels = channels;
-        v.nsamples = nsamples;
-        v.stride_b = stride_b;
-        v.stride_c = stride_c;
-        v.stride_t = stride_t;
+        const ac::ClipView v =
+            clip_view(x, dtype, batch, channels, nsamples, stride_b, stride_c, stride_t, fn);
         ac::ClipOut o;
         o.data = reinterpret_cast<void*>(out);
         o.type = sample_type(out_dtype, fn);

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "bindings/common.h"
 #include "core/image_detect.h"
 #include "core/image_embed.h"
 #include "core/image_fused.h"
@@ -18,12 +19,16 @@
 namespace py = pybind11;
 using namespace provmark::image;
 
+using provmark::bindings::shape_str;
+
 namespace {
 
-std::string shape_str(const py::array& a) {
-  std::string s = "[";
-  for (py::ssize_t i = 0; i < a.ndim(); ++i) s += (i ? ", " : "") + std::to_string(a.shape(i));
-  return s + "]";
+// The embedding passes' scalars: chip size in pixels and the target RMS of the luma delta.
+void check_gain_args(double chip, double target_rms, const char* fn) {
+  if (!(chip > 0.0) || !std::isfinite(chip))
+    throw std::invalid_argument(std::string(fn) + ": chip must be > 0");
+  if (!(target_rms >= 0.0) || !std::isfinite(target_rms))
+    throw std::invalid_argument(std::string(fn) + ": target_rms must be >= 0");
 }
 
 void require_contiguous(const py::array& a, const char* fn, const char* name) {
@@ -185,10 +190,7 @@ py::array image_embed_apply(const py::array& img, const py::array& mask_any, con
     throw std::invalid_argument("image_embed_apply: tiles must be [" + std::string(batch ? "N, " : "") +
                                 std::to_string(kTile) + ", " + std::to_string(kTile) + "], got " +
                                 shape_str(tiles));
-  if (!(chip > 0.0) || !std::isfinite(chip))
-    throw std::invalid_argument("image_embed_apply: chip must be > 0");
-  if (!(target_rms >= 0.0) || !std::isfinite(target_rms))
-    throw std::invalid_argument("image_embed_apply: target_rms must be >= 0");
+  check_gain_args(chip, target_rms, "image_embed_apply");
   std::vector<py::ssize_t> shape(img.shape(), img.shape() + img.ndim());
   py::array out(img.dtype(), shape);
   EmbedApplyParams p;
@@ -273,10 +275,7 @@ py::array image_embed_fused(const py::array& img, const py::array& mask_any, con
   if (tile.shape(0) != kTile || tile.shape(1) != kTile)
     throw std::invalid_argument("image_embed_fused: tile must be [" + std::to_string(kTile) + ", " +
                                 std::to_string(kTile) + "], got " + shape_str(tile));
-  if (!(chip > 0.0) || !std::isfinite(chip))
-    throw std::invalid_argument("image_embed_fused: chip must be > 0");
-  if (!(target_rms >= 0.0) || !std::isfinite(target_rms))
-    throw std::invalid_argument("image_embed_fused: target_rms must be >= 0");
+  check_gain_args(chip, target_rms, "image_embed_fused");
   std::vector<py::ssize_t> shape(img.shape(), img.shape() + img.ndim());
   py::array out(img.dtype(), shape);
   FusedApplyParams p;
