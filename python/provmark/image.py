@@ -930,6 +930,7 @@ def _detect_array(a: np.ndarray, secret: bytes, payload_bits: int, fpr: float, f
                     break
 
     decodes: list[tuple[Payload | None, float, tuple]] = []
+    grid: tuple[int, int] | None = None  # (results, hypotheses) before the hill climb
 
     def tried_near(r: tuple) -> bool:
         """A geometry within 1 % of period and 0.01 rad of one already decoded."""
@@ -1024,6 +1025,7 @@ def _detect_array(a: np.ndarray, secret: bytes, payload_bits: int, fpr: float, f
             if not any(d[2] is best for d in decodes):  # the unrefined lattice point often decodes already
                 found_pl = try_decode(best)
             if found_pl is None:
+                grid = (len(results), search.count)
                 refine(best[1], best[2])
         if found_pl is None:
             ranked = sorted(results, key=lambda r: -r[0])
@@ -1045,8 +1047,16 @@ def _detect_array(a: np.ndarray, secret: bytes, payload_bits: int, fpr: float, f
     best = max(results, key=lambda r: r[0])
     used = next(d for d in decodes if d[0] is not None)[2] if found_pl is not None else best
     z, period, theta, shift, flip, _f, _c = used
-    p_sync = _p_sync(best[0], search.count)
-    p_value = min(1.0, _p_sync(z, search.count) * viterbi[0] * CRC_FALSE_ACCEPT) if found_pl is not None else p_sync
+    # the sync p-value is that of the best hypothesis before any hill climb: a climb maximises a continuous
+    # random field locally and gains more than its hypothesis count pays for (on 10,000 null pictures the
+    # climbed statistic gave 0.21 % of p-values below 0.001); the climbed geometry is still decoded
+    n_grid, count_grid = grid if grid is not None else (len(results), search.count)
+    z_grid = max(r[0] for r in results[:n_grid])
+    p_sync = _p_sync(z_grid, count_grid)
+    if found_pl is not None:
+        p_value = min(1.0, _p_sync(min(z, z_grid), count_grid) * viterbi[0] * CRC_FALSE_ACCEPT)
+    else:
+        p_value = p_sync
     found = found_pl is not None and p_value <= fpr
     c_pix = period / TILE / s
     timings["total"] = time.perf_counter() - t0
