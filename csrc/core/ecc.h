@@ -65,4 +65,21 @@ struct DecodeResult {
 // is NaN or infinite. Thread-safe (no shared state); allocation-free apart from the result's payload_bytes.
 DecodeResult decode(const float* soft, std::size_t n, std::size_t payload_bits);
 
+constexpr std::size_t kMaxListSize = 256;
+
+struct ListDecodeResult {
+  DecodeResult best;        // the first candidate whose CRC matches (ok), else the most likely path (not ok)
+  std::size_t checked = 0;  // CRC checks made: each one is a 2^-32 chance for a random input to pass
+  std::size_t rank = 0;     // rank of the returned path in the list (0 = the maximum-likelihood path)
+};
+
+// CRC-aided list Viterbi (the parallel list Viterbi algorithm): decode() first; when its CRC fails, keeps the
+// list_size best paths into every state, then checks the CRC of the paths ending in state 0 from the most
+// likely down and returns the first that passes (else decode()'s path, not ok). list_size == 1 is decode().
+// At most 1 + list_size CRC checks: the false-accept chance on a random input is at most
+// result.checked * 2^-32. Throws std::invalid_argument
+// as decode() does, and for list_size outside [1, kMaxListSize]. Thread-safe; allocates its path lists
+// (about list_size * steps path entries, 8 bytes each).
+ListDecodeResult decode_list(const float* soft, std::size_t n, std::size_t payload_bits, std::size_t list_size);
+
 }  // namespace provmark::ecc

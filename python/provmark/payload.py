@@ -9,6 +9,7 @@ from . import _core
 DEFAULT_BITS = 64
 MIN_BITS = 16
 MAX_BITS = 256
+LIST_SIZE = 256  # paths CRC-checked by Payload.decode_list (docs/ecc.md: gain and false-accept cost)
 
 
 def _check_bits(bits: object) -> int:
@@ -112,12 +113,31 @@ class Payload:
     def decode_with_confidence(cls, soft: np.ndarray, bits: int = DEFAULT_BITS) -> tuple[Payload | None, float]:
         """Like :meth:`decode`, also returning the decoder's confidence (see docs/ecc.md)."""
         bits = _check_bits(bits)
-        arr = np.asarray(soft)
-        if arr.ndim != 1:
-            raise ValueError(f"Payload.decode: soft must be 1-D, got shape {arr.shape}")
-        if not np.issubdtype(arr.dtype, np.floating):
-            raise TypeError(f"Payload.decode: soft must be a float array, got {arr.dtype}")
-        if not np.all(np.isfinite(arr)):
-            raise ValueError("Payload.decode: soft values must be finite")
-        data, confidence = _core.ecc_decode(np.ascontiguousarray(arr, dtype=np.float32), bits)
+        data, confidence = _core.ecc_decode(_check_soft(soft), bits)
         return (None if data is None else cls(data)), float(confidence)
+
+    @classmethod
+    def decode_list(
+        cls, soft: np.ndarray, bits: int = DEFAULT_BITS, list_size: int | None = None
+    ) -> tuple[Payload | None, int]:
+        """CRC-aided list decoding: when the Viterbi path fails its CRC, the ``list_size`` most likely paths
+        are CRC-checked from the best down (docs/ecc.md; ``list_size`` defaults to ``LIST_SIZE``). Returns ``(payload or None, crc_checks)``: every
+        check is a 2**-32 chance for a random input to pass, so a detector's false-accept bound multiplies
+        by ``crc_checks`` (1 when the Viterbi path passed, at most ``list_size + 1``)."""
+        bits = _check_bits(bits)
+        list_size = LIST_SIZE if list_size is None else list_size
+        if isinstance(list_size, bool) or not isinstance(list_size, int):
+            raise TypeError(f"Payload.decode_list: list_size must be an int, got {type(list_size).__name__}")
+        data, _confidence, checked, _rank = _core.ecc_decode_list(_check_soft(soft), bits, list_size)
+        return (None if data is None else cls(data)), int(checked)
+
+
+def _check_soft(soft: np.ndarray) -> np.ndarray:
+    arr = np.asarray(soft)
+    if arr.ndim != 1:
+        raise ValueError(f"Payload.decode: soft must be 1-D, got shape {arr.shape}")
+    if not np.issubdtype(arr.dtype, np.floating):
+        raise TypeError(f"Payload.decode: soft must be a float array, got {arr.dtype}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError("Payload.decode: soft values must be finite")
+    return np.ascontiguousarray(arr, dtype=np.float32)
