@@ -5,12 +5,15 @@
 (a) the card's device-to-device copy bandwidth (torch ``copy_`` timed with CUDA events, counted as bytes read +
 written per second); (b) CPU vs CUDA parity of every image kernel and end to end on real photos (scikit-image's
 astronaut, coffee, chelsea) with fresh random keys; (c) embedding and detection throughput with CUDA events on
-batches of ``--frames`` 1080p and 4K frames as uint8 RGB (NHWC), float32 NCHW and nv12; (d) one table: frames/s,
+batches of ``--frames`` 1080p and 4K frames as uint8 RGB (NHWC), float32 NCHW and nv12, and image-mode detection
+with the full geometric search (images/s on 16 marked and 16 unmarked pictures); (d) one table: frames/s,
 GB/s (frames read + written), % of the copy bandwidth, the CPU's frames/s beside; plus a "no host copies" proof
 (every memcpy the CUDA profiler sees during one embedding and one video-mode detection call); (e) audio: CPU vs
 CUDA parity of ``provmark.gpu_audio`` (embedding, and the detection scores over speeds x block phases) on
-music-like test signals, and the real-time factors of a batch of ``--clips`` 10 s stereo 44.1 kHz clips
-(CUDA events) beside the CPU engine's (issue #8 bars: embed >= 20,000x, detection >= 5,000x real time).
+music-like test signals, ``detect_batch`` against ``audio.detect``, and the real-time factors of a batch of
+``--clips`` 10 s stereo 44.1 kHz clips (CUDA events; ``detect_batch`` end to end by wall clock, marked and
+unmarked; a ``StreamEmbedder`` fed 20 ms chunks) beside the CPU engine's (issue #8 bars: embed >= 20,000x,
+detection >= 5,000x real time); ``--audio-host`` times only detect_batch's host decoding (no GPU needed).
 
 Exit status: 0 when every parity check passes, 1 when one fails, 2 when there is no usable CUDA device or no
 torch with CUDA (the script then only says why). Designed to finish in under 5 minutes on a fresh machine.
@@ -156,6 +159,29 @@ def _parity_steps(torch, img, big, key, pl, dev, host, fr, maxdiff):  # type: ig
         wd = dev(wv)
         _core.cuda_image_fold(wd.data_ptr(), 1, h, w, 32 * chip * 1.01, 0.02, f.data_ptr())
         yield "fold", maxdiff(host(f)[0], _core.image_fold(wv, 32 * chip * 1.01, 0.02)), 1e-9
+        # many hypotheses over two planes in one launch, and the reliability-weighted plane
+        hp = image._HostPlanes(y)
+        planes = [hp.whiten(c) for c in (1.6, 3.2)]
+        devs = [(dev(p[0]), dev(p[1])) for p in planes]
+        hyps = [(0, 51.2, 0.0), (1, 102.4, 0.0), (0, 53.0, 0.04), (1, 99.0, -0.12), (0, 40.0, 0.0)]
+        fm = torch.empty((len(hyps), 128, 128), dtype=torch.float64, device="cuda")
+        _core.cuda_image_fold_many(np.array([devs[p][0].data_ptr() for p, _, _ in hyps], np.uint64),
+                                   np.array([x[1] for x in hyps]), np.array([x[2] for x in hyps]), h, w,
+                                   fm.data_ptr())  # fmt: skip
+        got = host(fm)
+        yield (
+            "fold_many (5 hypotheses, 2 planes)",
+            max(
+                maxdiff(got[k], _core.image_fold(planes[p][0], period, theta))
+                for k, (p, period, theta) in enumerate(hyps)
+            ),
+            1e-9,
+        )
+        r = torch.empty((h, w), dtype=torch.float32, device="cuda")
+        _core.cuda_image_reliability(devs[1][0].data_ptr(), devs[1][1].data_ptr(), 1, h, w, image.RELIABILITY_FLOOR,
+                                     r.data_ptr())  # fmt: skip
+        ref = hp.reliability(planes[1])[0]
+        yield "reliability weights (relative)", maxdiff(host(r), ref) / float(np.abs(ref).max()), 1e-4
 
     def embed():
         got = host(gpu.image_embed(dev(img), pl, key, informed=False))
@@ -184,9 +210,36 @@ def _parity_steps(torch, img, big, key, pl, dev, host, fr, maxdiff):  # type: ig
         yield "detect: payload mismatch (0 = same)", 0.0 if same else 1.0, 0
         yield "detect: sync z difference", abs(det.score - ref.score), 0.02 * ref.score + 0.05
         yield "detect wrong key: found (0 = no)", float(gpu.image_detect(dev(marked), pm.Key.generate()).found), 0
+        # the full geometric search on the device planes: a 25 % crop, a 3-degree rotation, the unmarked photo
+        from skimage import transform
+
+        hb, wb = marked.shape[:2]
+        crop = np.ascontiguousarray(marked[hb // 4 : hb // 4 + hb // 2, wb // 4 : wb // 4 + wb // 2])
+        rot = transform.rotate(marked, 3.0, mode="reflect").astype(np.float32)
+        for label, x in (("crop 25 %", crop), ("rotate 3 deg", rot), ("unmarked", big)):
+            det = gpu.image_detect(dev(x), key, full_search=True)
+            ref = image.detect(x, key, full_search=True)
+            yield (
+                f"full search {label}: found/payload differ",
+                float((det.found, det.payload) != (ref.found, ref.payload)),
+                0,
+            )
+            yield f"full search {label}: sync z difference", abs(det.score - ref.score), 0.01 * abs(ref.score) + 0.02
+            yield (
+                f"full search {label}: hypotheses difference",
+                abs(det.details["hypotheses"] - ref.details["hypotheses"]),
+                3,
+            )
+
+    def signed_range():
+        unit = (img / 255.0).astype(np.float32)
+        got = host(gpu.image_embed(dev(unit * 2 - 1), pl, key, value_range=(-1, 1)))
+        yield "embed float32 in [-1, 1], informed", maxdiff(got, image.embed(unit, pl, key) * 2 - 1), 2e-5
+        det = gpu.image_detect(dev(got), key, value_range=(-1, 1))
+        yield "detect float32 in [-1, 1]: payload mismatch", 0.0 if det.payload == pl.data else 1.0, 0
 
     return [("luma", luma), ("mask+resample", mask_resample), ("whiten+fold", whiten_fold), ("embed", embed),
-            ("detect", detect)]  # fmt: skip
+            ("detect", detect), ("value range (-1, 1)", signed_range)]  # fmt: skip
 
 
 # ---- (c) throughput ----------------------------------------------------------------------------------------------
@@ -243,13 +296,24 @@ def run_throughput(torch: Any, bw: float, n: int, repeats: int, sizes: dict[str,
                 )
             del x
             torch.cuda.empty_cache()
-        # image-mode detection with the full geometric search (the search itself runs on the CPU)
-        x = _frames_batch(torch, 8, hgt, wid, "uint8 RGB NHWC")
-        t0 = time.perf_counter()
-        gpu.image_detect_batch(x, key, full_search=True)
-        t = time.perf_counter() - t0
-        rows.append({"op": "detect, image mode, full search", "size": size, "format": "uint8 RGB NHWC",
-                     "frames_per_s": 8 / t, "gb_per_s": math.nan, "pct_copy": math.nan})  # fmt: skip
+        # image-mode detection with the full geometric search: whitenings and batched folds on the device, the
+        # sync correlations, the lattice FFTs and the decoding on the host; unmarked pictures are the worst case
+        # (every hypothesis, 6 decodes), marked ones stop at the first decode. Wall clock (host-bound), images/s.
+        x = _frames_batch(torch, 16, hgt, wid, "uint8 RGB NHWC")
+        marked = gpu.image_embed_batch(x, pl, key, informed=False)
+        for label, arr in (("marked", marked), ("unmarked", x)):
+            gpu.image_detect_batch(arr[:1], key, full_search=True)  # warm-up
+            torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            dets = gpu.image_detect_batch(arr, key, full_search=True)
+            t = time.perf_counter() - t0
+            hyps = float(np.mean([d.details["hypotheses"] for d in dets]))
+            rows.append({"op": f"detect, image mode, full search ({label})", "size": size,
+                         "format": "uint8 RGB NHWC", "frames_per_s": 16 / t, "gb_per_s": math.nan,
+                         "pct_copy": math.nan, "hypotheses": hyps, "found": sum(d.found for d in dets)})  # fmt: skip
+            print(f"  detect (image, full search, {label}) {size}: {16 / t:.1f} images/s, {hyps:.1f} hypotheses "
+                  f"per image, {sum(d.found for d in dets)}/16 found (bar: 1,000 images/s at 1080p)")  # fmt: skip
+        del marked
         # embedding with the informed step (host round trip of the working-size planes per frame)
         t0 = time.perf_counter()
         gpu.image_embed_batch(x, pl, key, informed=True)
@@ -284,16 +348,86 @@ def cpu_figures(sizes: dict[str, tuple[int, int]], reps: int = 2) -> dict[tuple[
         out[("embed (informed off)", size)] = timed(lambda emb=emb, frame=frame: emb.mark(frame))
         out[("embed (informed)", size)] = timed(lambda frame=frame: image.embed(frame, pl, key))
         out[("detect, video mode (device part)", size)] = timed(lambda frame=frame: video._array_luma(frame))
-        out[("detect, image mode, full search", size)] = timed(
+        out[("detect, image mode, full search (unmarked)", size)] = timed(
             lambda frame=frame: image.detect(frame, key, full_search=True)
         )
+        marked = image.embed(frame, pl, key)
+        out[("detect, image mode, full search (marked)", size)] = timed(
+            lambda marked=marked: image.detect(marked, key, full_search=True)
+        )
     return out
+
+
+class _Replay(image._HostPlanes):
+    """The host engine with its whitenings, weights and folds cached: a second search on the same plane costs only
+    what stays on the host with the device provider (sync correlations, lattice FFTs, decoding)."""
+
+    def __init__(self, y: np.ndarray) -> None:
+        super().__init__(y)
+        self.memo: dict[Any, Any] = {}
+
+    def whiten(self, c: float) -> Any:
+        if ("w", c) not in self.memo:
+            self.memo[("w", c)] = super().whiten(c)
+        return self.memo[("w", c)]
+
+    def reliability(self, handle: Any) -> Any:
+        k = ("r", id(handle))
+        if k not in self.memo:
+            self.memo[k] = super().reliability(handle)
+        return self.memo[k]
+
+    def fold(self, planes: Any, periods: Any, thetas: Any) -> list[np.ndarray]:
+        out = []
+        for p, a, b in zip(planes, periods, thetas, strict=True):
+            k = ("f", id(p), a, b)
+            if k not in self.memo:
+                self.memo[k] = super().fold([p], [a], [b])[0]
+            out.append(self.memo[k])
+        return out
+
+
+def image_host_share(reps: int = 9) -> list[dict]:
+    """No GPU needed (--image-host): per 1080p picture, the CPU's full search against its host-only part (what
+    the device provider leaves on the host: the same search with whitening, weights and folds free), one
+    thread, medians of ``reps``."""
+    from skimage import transform
+
+    pm.set_num_threads(1)
+    key = pm.Key.from_bytes(bytes(range(32)))
+    rows = []
+    for name in ("astronaut", "coffee"):
+        big = (transform.resize(_photo(name), (1080, 1920), order=1) * 255).round().astype(np.uint8)
+        for label, x in (("unmarked", big), ("marked", image.embed(big, 1, key))):
+            y = _core.image_luma_work(x, *image._work_shape(1080, 1920)[:2])
+            replay = _Replay(y)
+            args = (1080, 1920, key.secret_bytes(), 64, image.DEFAULT_FPR, True)
+            image._detect_work(replay, *args)  # fills the caches
+            full, host = [], []
+            for _ in range(reps):
+                t0 = time.perf_counter()
+                d = image._detect_work(image._HostPlanes(y), *args)
+                full.append(time.perf_counter() - t0)
+                t0 = time.perf_counter()
+                image._detect_work(replay, *args)
+                host.append(time.perf_counter() - t0)
+            f, h = 1e3 * float(np.median(full)), 1e3 * float(np.median(host))
+            rows.append(
+                {"photo": name, "case": label, "hypotheses": d.details["hypotheses"], "cpu_ms": f, "host_ms": h}
+            )
+            print(
+                f"  {name} 1080p {label}: {d.details['hypotheses']} hypotheses, CPU full search {f:.1f} ms, "
+                f"host-only part {h:.1f} ms ({100 * h / f:.0f} %)"
+            )
+    return rows
 
 
 # ---- no host copies -------------------------------------------------------------------------------------------
 def transfer_trace(torch: Any) -> dict[str, Any]:
     """Every memcpy / memset the CUDA profiler (CUPTI, through torch.profiler) records during one embedding call
-    and one video-mode detection call on 8 1080p frames."""
+    and one video-mode detection call on 8 1080p frames, and one image-mode detection with the full search of an
+    unmarked 1080p picture (expected: folded tiles of 128 KiB per hypothesis and one working-size whitened plane
+    down, the hypothesis tables up)."""
     from torch.profiler import ProfilerActivity, profile
 
     key = pm.Key.generate()
@@ -305,7 +439,9 @@ def transfer_trace(torch: Any) -> dict[str, Any]:
     torch.cuda.synchronize()
     report: dict[str, Any] = {}
     for label, fn in (("embed 8 x 1080p", lambda: emb.mark(x, out=out)),
-                      ("video detect 8 x 1080p", lambda: gpu.work_luma(x, reduce="sum"))):  # fmt: skip
+                      ("video detect 8 x 1080p", lambda: gpu.work_luma(x, reduce="sum")),
+                      ("image detect 1 x 1080p, full search, unmarked",
+                       lambda: gpu.image_detect(x[0], key, full_search=True))):  # fmt: skip
         with profile(activities=[ProfilerActivity.CUDA]) as prof:
             fn()
             torch.cuda.synchronize()
@@ -386,6 +522,18 @@ def run_audio(torch: Any, par: Parity, n_clips: int, repeats: int, seconds: floa
         sc = gpu_audio.scores(torch.from_numpy(ref).cuda(), AUDIO_RATE, key, speeds=speeds)
         zd = max(float(np.abs(sc.z[b] - _cpu_z(ref[b], key, speeds)).max()) for b in range(3))
         par.check("audio scores z (max |diff|)", "music 3 x 8 s", zd, 1e-6)
+        # detect_batch on 2 marked clips and 1 unmarked one: the CPU detector's answers
+        mixed = np.stack([ref[0], clips[1], ref[2]])
+        dets = gpu_audio.detect_batch(torch.from_numpy(mixed).cuda(), AUDIO_RATE, key)
+        cpu = [audio.detect(c, AUDIO_RATE, key) for c in mixed]
+        same = [
+            (d.found, d.payload, d.details["speed"], d.details["n_tests"])
+            == (c.found, c.payload, c.details["speed"], c.details["n_tests"])
+            for d, c in zip(dets, cpu, strict=True)
+        ]
+        par.check("audio detect_batch = detect (#diff)", "music 3 x 8 s", float(len(same) - sum(same)), 0.0)
+        sd = max(abs(d.score - c.score) for d, c in zip(dets, cpu, strict=True))
+        par.check("audio detect_batch score (max |diff|)", "music 3 x 8 s", sd, 1e-5)
     except Exception as e:
         par.fail("audio", "music 3 x 8 s", e)
     # throughput: n_clips stereo float32 clips of `seconds`
@@ -401,20 +549,116 @@ def run_audio(torch: Any, par: Parity, n_clips: int, repeats: int, seconds: floa
     t = _event_time(torch, lambda: gpu_audio.scores(x, AUDIO_RATE, key, speeds=speeds), repeats)
     rows.append({"op": f"audio scores ({len(speeds)} speeds x 480 phases)", "clips": n_clips, "seconds": seconds,
                  "s_per_batch": t, "x_real_time": audio_s / t})  # fmt: skip
+    # detect_batch end to end (device scores + the host's search and decoding; synchronises): wall clock
+    for label, batch in (("marked", out), ("unmarked", x)):
+        gpu_audio.detect_batch(batch, AUDIO_RATE, key)  # warm-up
+        t0 = time.perf_counter()
+        for _ in range(max(1, repeats // 2)):
+            dets = gpu_audio.detect_batch(batch, AUDIO_RATE, key)
+        t = (time.perf_counter() - t0) / max(1, repeats // 2)
+        found = sum(d.found for d in dets)
+        rows.append({"op": f"audio detect_batch ({label}: {found} found)", "clips": n_clips, "seconds": seconds,
+                     "s_per_batch": t, "x_real_time": audio_s / t})  # fmt: skip
+    # streaming: one 10 s stereo clip in 20 ms device chunks (the push cost per chunk; no push synchronises, so
+    # the wall clock includes the final synchronisation)
+    chunk = AUDIO_RATE // 50
+    xs = x[0]
+    torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    st = gpu_audio.StreamEmbedder(AUDIO_RATE, xs.shape[0], payload, key)
+    for i in range(0, xs.shape[1], chunk):
+        st.push(xs[:, i : i + chunk])
+    st.flush()
+    torch.cuda.synchronize()
+    t = time.perf_counter() - t0
+    rows.append({"op": "audio StreamEmbedder (20 ms chunks)", "clips": 1, "seconds": seconds, "s_per_batch": t,
+                 "x_real_time": seconds / t})  # fmt: skip
     one = base.astype(np.float64)
     t0 = time.perf_counter()
-    audio.embed(one, AUDIO_RATE, payload, key)
+    marked_one = audio.embed(one, AUDIO_RATE, payload, key)
     cpu_embed = seconds / (time.perf_counter() - t0)
+    cpu_detect = {}
+    for label, clip in (("marked", marked_one), ("unmarked", one)):
+        t0 = time.perf_counter()
+        audio.detect(clip, AUDIO_RATE, key)
+        cpu_detect[label] = seconds / (time.perf_counter() - t0)
+    rows[0]["cpu_x_real_time"], rows[1]["cpu_x_real_time"] = cpu_embed, cpu_detect["unmarked"]
+    rows[2]["cpu_x_real_time"], rows[3]["cpu_x_real_time"] = cpu_detect["marked"], cpu_detect["unmarked"]
+    st = audio.StreamEmbedder(AUDIO_RATE, one.shape[0], payload, key)
     t0 = time.perf_counter()
-    audio.detect(one, AUDIO_RATE, key)
-    cpu_detect = seconds / (time.perf_counter() - t0)
-    rows[0]["cpu_x_real_time"], rows[1]["cpu_x_real_time"] = cpu_embed, cpu_detect
-    rows[0]["bar"], rows[1]["bar"] = 20000.0, 5000.0
+    for i in range(0, one.shape[1], chunk):
+        st.push(one[:, i : i + chunk])
+    st.flush()
+    rows[4]["cpu_x_real_time"] = seconds / (time.perf_counter() - t0)
+    rows[0]["bar"] = rows[4]["bar"] = 20000.0
+    rows[1]["bar"] = rows[2]["bar"] = rows[3]["bar"] = 5000.0
     for r in rows:
         print(f"  {r['op']:<40} {r['clips']} x {r['seconds']:.0f} s: {r['s_per_batch'] * 1e3:9.2f} ms/batch, "
               f"{r['x_real_time']:>10,.0f}x real time (bar {r['bar']:,.0f}x; CPU engine {r['cpu_x_real_time']:,.0f}x "
               "per clip, all threads)")  # fmt: skip
     return rows
+
+
+class _Prescored:
+    """An analysis whose every speed was scored beforehand (as detect_batch's device scores are): the host search
+    then only ranks, decodes and measures presence."""
+
+    def __init__(self, an: Any, tables: Any, ng: int, speeds: tuple[float, ...]) -> None:
+        self.an, self.layout, self.rate, self.h, self.n = an, an.layout, an.rate, an.h, an.n
+        self.pre = {}
+        for s in speeds:
+            pw = an.projections(s, ng, tables)
+            self.pre[s] = None if pw is None else an.scores(pw[0], pw[1], tables, ng)
+
+    def speed_scores(self, speed: float, ng: int, tables: Any) -> Any:
+        return self.pre[speed]
+
+    def projections(self, speed: float, ng: int, tables: Any) -> Any:
+        return self.an.projections(speed, ng, tables)
+
+
+def audio_host_decode(seconds: float = 10.0, clips: int = 8) -> dict[str, float]:
+    """Host time per clip of detect_batch's decoding (audio._Search on precomputed scores, then
+    audio._detection), for marked and unmarked stereo clips; no GPU needed (--audio-host)."""
+    rng = np.random.default_rng(5)
+    key = pm.Key.from_bytes(bytes(range(32)))  # fixed: the same clips and marks every run
+    kb = audio._key_bytes(key)
+    lay = audio.DEFAULT_LAYOUT
+    speeds = audio.SPEEDS_DEFAULT
+    tables = audio._tables(kb, lay, int(_core.ecc_coded_length(audio.PAYLOAD_BITS)))
+    ng = lay.groups_for_rate(AUDIO_RATE)
+    h = audio.hop_length(AUDIO_RATE)
+    out = {}
+    for label in ("marked", "unmarked"):
+        provs = []
+        for _ in range(clips):
+            x = _music(rng, seconds)
+            if label == "marked":
+                x = audio.embed(x, AUDIO_RATE, int(rng.integers(1, 2**62)), key)
+            ans = {
+                sh: _Prescored(
+                    audio._NativeAnalysis(x[:, sh:], AUDIO_RATE, lay, max(speeds) * 1.01), tables, ng, speeds
+                )
+                for sh in (0, round(0.5 * h), round(0.25 * h), round(0.75 * h))
+            }
+
+            class Prov:
+                nsamples = x.shape[1]
+
+                def __call__(self, shift: int, ans: dict = ans) -> Any:
+                    return ans[shift]
+
+            provs.append(Prov())
+        t0 = time.perf_counter()
+        found = 0
+        for pv in provs:
+            r = audio._detect_core(None, AUDIO_RATE, kb, speeds, fpr=audio.DEFAULT_FPR, analyses=pv)
+            found += audio._detection(r, AUDIO_RATE, audio.DEFAULT_FPR).found
+        dt = (time.perf_counter() - t0) / clips
+        out[label] = dt
+        print(f"  host decoding, {label} {seconds:.0f} s stereo clips ({found}/{clips} found): {dt * 1e3:.2f} ms per "
+              f"clip = {seconds / dt:,.0f}x real time per host thread")  # fmt: skip
+    return out
 
 
 # ---- main ---------------------------------------------------------------------------------------------------------
@@ -425,7 +669,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="one photo for parity, 1080p only")
     ap.add_argument("--json", help="write every figure to this JSON file")
     ap.add_argument("--clips", type=int, default=64, help="10 s stereo 44.1 kHz clips per audio batch")
+    ap.add_argument("--audio-host", action="store_true", help="only time detect_batch's host decoding (no GPU needed)")
+    ap.add_argument("--image-host", action="store_true",
+                    help="only time the host part of image-mode detection, full search (no GPU needed)")  # fmt: skip
     args = ap.parse_args(argv)
+    if args.image_host:
+        print("(c) image-mode detection, full search: the part that stays on the host, per 1080p picture, 1 thread")
+        image_host_share()
+        return 0
+    if args.audio_host:
+        print("(e) audio: detect_batch's host part (search, Viterbi decoding, p-value, presence) per clip")
+        audio_host_decode()
+        return 0
 
     info = pm.backend_info()
     print(f"provmark {info['version']}: compiled_with_cuda={info['compiled_with_cuda']}, "
@@ -468,6 +723,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"(e) audio: parity and batches of {args.clips} 10 s stereo 44.1 kHz clips, CUDA events")
     try:
         audio_rows = run_audio(torch, par, args.clips, args.repeats)
+        audio_host_decode()
     except Exception as e:
         par.fail("audio throughput", "-", e)
         audio_rows = []

@@ -64,13 +64,27 @@ def _dense(ptr: int, shape: tuple[int, ...]) -> np.ndarray:
     return np.ndarray(shape, np.float64, buffer=base, offset=off)
 
 
+def _load(ptr: int, shape: tuple[int, ...], strides_el: tuple[int, ...], dtype: str) -> np.ndarray:
+    """Samples as load_sample reads them: float64, int16 / 32768."""
+    v = _view(ptr, shape, strides_el, dtype).astype(np.float64)
+    return v / 32768.0 if dtype == "int16" else v
+
+
+def _store(dst: np.ndarray, v: np.ndarray, clip: bool) -> None:
+    """store_sample: int16 rounded half to even and saturated; floats clipped when `clip`, then cast."""
+    if dst.dtype == np.int16:
+        dst[...] = np.clip(np.round(v * 32768.0), -32768, 32767).astype(np.int16)
+    else:
+        dst[...] = (np.clip(v, -1.0, 1.0) if clip else v).astype(dst.dtype)
+
+
 class AudioDevice:
     def __init__(self) -> None:
         self.calls: list[str] = []
 
     def analysis(self, x, dtype, batch, channels, nsamples, sb, sc, st, hop, top, cs, stream=0) -> None:
         self.calls.append("analysis")
-        xs = _view(x, (batch, channels, nsamples), (sb, sc, st), dtype).astype(np.float64)
+        xs = _load(x, (batch, channels, nsamples), (sb, sc, st), dtype)
         n = 2 * hop
         nfr = (nsamples - n) // hop + 1
         i = np.arange(n)
@@ -89,17 +103,20 @@ class AudioDevice:
             out[b, :, 1:] = np.cumsum(pw, axis=1)
 
     def projections(
-        self, cs, batch, nfr, top, edges, chips, ng, cell_hops, log_floor, speeds, w0, w1, rows, p, w, stream=0
-    ) -> None:
+        self, cs, batch, nfr, top, edges, chips, ng, cell_hops, log_floor, speeds, w0, w1, rows, p, w, stream=0,
+        per_clip=False,
+    ) -> None:  # fmt: skip
         self.calls.append("projections")
-        S, L = len(speeds), chips.shape[1]
+        speeds = np.asarray(speeds, dtype=np.float64)
+        S, L = speeds.shape[-1], chips.shape[1]
+        assert speeds.ndim == (2 if per_clip else 1) and (not per_clip or speeds.shape[0] == batch)
         nb = ng * L
         csv = _dense(cs, (batch, nfr, top + 1))
         po, wo = _dense(p, (batch, S, rows, ng)), _dense(w, (batch, S, rows, ng))
         po[...] = 0.0
         wo[...] = 0.0
         for b in range(batch):
-            for s, speed in enumerate(speeds):
+            for s, speed in enumerate(speeds[b] if per_clip else speeds):
                 c = csv[b]
                 if speed == 1.0:
                     e = c[:, edges[1:]] - c[:, edges[:-1]]
@@ -120,15 +137,12 @@ class AudioDevice:
                     continue
                 cum = np.concatenate([np.zeros((1, nb)), np.cumsum(e, axis=0)])
                 v = np.log(np.maximum(cum[cell_hops:] - cum[:-cell_hops], 0.0) + log_floor)
-                if nj >= 20:  # the kernel's exact ranks (ties by row), then numpy's linear interpolation
+                if nj >= 20:  # the kernel's order statistics (exact ranks), then numpy's linear interpolation
                     idx = (nj - 1) * 0.1
                     lo = int(np.floor(idx))
                     hi = min(lo + 1, nj - 1)
-                    rank = (v[None, :, :] < v[:, None, :]).sum(axis=1) + np.array(
-                        [[np.sum(v[:j, q] == v[j, q]) for q in range(nb)] for j in range(nj)]
-                    )
-                    va = np.array([v[rank[:, q] == lo, q][0] for q in range(nb)])
-                    vb = np.array([v[rank[:, q] == hi, q][0] for q in range(nb)]) if hi != lo else va
+                    srt = np.sort(v, axis=0)  # rank r (values below + equal values before) = sorted position r
+                    va, vb = srt[lo], srt[hi]
                     t = idx - lo
                     floor = np.where(t >= 0.5, vb - (vb - va) * (1 - t), va + (vb - va) * t)
                 else:
@@ -147,32 +161,37 @@ class AudioDevice:
         d = 2.0 * np.pi * dither[:, :ng]
         sg = sign[:, :ng]
         cd, sd = np.cos(d) * sg, np.sin(d) * sg
+        r = (np.arange(P)[:, None] + cell_hops * np.arange(T)[None, :]) % P  # [P, T] rows read at each phase
         for c in range(count):
             n = int(nj[c])
             ang = 2.0 * np.pi * pv[c, :n] / step
             tc, ts = wv[c, :n] * np.cos(ang), wv[c, :n] * np.sin(ang)
-            fco[c] = 0.0
-            fso[c] = 0.0
-            for m in range(P):
-                fco[c, m] = tc[m::P].sum(axis=0)
-                fso[c, m] = ts[m::P].sum(axis=0)
-            for ph in range(P):
-                r = (ph + cell_hops * np.arange(T)) % P
-                a, bb = fco[c, r], fso[c, r]
-                score = np.sum(a * cd + bb * sd)
-                var = 0.5 * np.sum((a * a + bb * bb) * (sg != 0))
-                zo[c, ph] = score / np.sqrt(max(var, 1e-300)) if var > 0 else 0.0
+            k = -(-n // P)  # rows j = m, m + P, ... summed in increasing j (zero rows past n add nothing)
+            pad = np.zeros((k * P - n, ng))
+            fco[c] = np.concatenate([tc, pad]).reshape(k, P, ng).sum(axis=0)
+            fso[c] = np.concatenate([ts, pad]).reshape(k, P, ng).sum(axis=0)
+            a, bb = fco[c][r], fso[c][r]  # [P, T, ng]
+            score = np.sum(a * cd + bb * sd, axis=(1, 2))
+            var = 0.5 * np.sum((a * a + bb * bb) * (sg != 0), axis=(1, 2))
+            zo[c] = np.where(var > 0, score / np.sqrt(np.maximum(var, 1e-300)), 0.0)
 
     def embed(self, x, dtype, batch, channels, nsamples, sb, sc, st, out, out_dtype, osb, osc, ost, hop, cell_hops,
               edges, chips, dither, bits, ng, step, gamma, cap, alpha, snr_db, local_snr_db, leak, floor,
-              stream=0) -> None:  # fmt: skip
-        """The four embedding kernels: direct DFT over the bands' bins, moves, budget scan, gains + inverse + OLA."""
+              stream=0, t0=0, bucket=0, acc=0, whole_cells=False) -> None:  # fmt: skip
+        """The embedding kernels: direct DFT over the bands' bins, moves, budget scan, gains + inverse + OLA;
+        with a carry (bucket, acc: device state of a stream) from cell t0, whole cells only when whole_cells."""
         self.calls.append("embed")
-        xs = _view(x, (batch, channels, nsamples), (sb, sc, st), dtype).astype(np.float64)
-        os_ = _view(out, (batch, channels, nsamples), (osb, osc, ost), out_dtype)
+        carry = bucket != 0
+        assert carry == (acc != 0) and (carry or (t0 == 0 and not whole_cells))
+        xs = _load(x, (batch, channels, nsamples), (sb, sc, st), dtype)
         n, H, ch, L = 2 * hop, hop, cell_hops, chips.shape[1]
         nb, T = ng * L, dither.shape[0]
-        ncells = -(-nsamples // (ch * H))
+        ncells = (nsamples - H) // (ch * H) if whole_cells else -(-nsamples // (ch * H))
+        assert ncells >= 1
+        nout = ncells * ch * H if whole_cells else nsamples
+        os_ = _view(out, (batch, channels, nout), (osb, osc, ost), out_dtype)
+        bst = _dense(bucket, (batch,)) if carry else None
+        ast = _dense(acc, (batch, channels, H)) if carry else None
         nfr = ncells * ch
         i = np.arange(n)
         hann = 0.5 - 0.5 * np.cos(2.0 * np.pi * i / n)
@@ -184,9 +203,9 @@ class AudioDevice:
         band_of = np.searchsorted(edges, k, side="right") - 1
         kg, kl = 10.0 ** (-snr_db / 10.0), 10.0 ** (-local_snr_db / 10.0)
         log_floor = floor * n * ch
-        res = np.empty((batch, channels, nsamples))
+        res = np.empty((batch, channels, nout))
         for b in range(batch):
-            xp = np.zeros((channels, ncells * ch * H + H))
+            xp = np.zeros((channels, max(ncells * ch * H + H, nsamples)))
             xp[:, :nsamples] = xs[b]
             fr = xp[:, np.arange(nfr)[:, None] * H + i[None, :]]  # [C, nfr, n]
             fw = fr * hann
@@ -195,7 +214,7 @@ class AudioDevice:
             ce = band.sum(axis=0).reshape(ncells, ch, nb).sum(axis=1)
             etot = 0.5 * n * (fw * fw).sum(axis=(0, 2)).reshape(ncells, ch).sum(axis=1)
             v = np.log(ce + log_floor).reshape(ncells, ng, L)
-            tb = np.arange(ncells) % T
+            tb = (t0 + np.arange(ncells)) % T
             p = np.einsum("cgl,gl->cg", v, chips[:ng]) / L
             off = (dither[tb, :ng] + 0.5 * bits[tb, :ng]) * step
             dp = alpha * (np.round((p - off) / step) * step + off - p)
@@ -203,14 +222,16 @@ class AudioDevice:
             wgt *= L / wgt.sum(axis=2, keepdims=True)
             dv = np.clip(chips[None, :ng] * wgt * dp[..., None], -cap, cap).reshape(ncells, nb)
             dist = np.sum(ce * np.expm1(0.5 * dv) ** 2, axis=1)
-            scale, bucket = np.ones(ncells), 0.0
+            scale, bk = np.ones(ncells), (float(bst[b]) if carry and t0 > 0 else 0.0)
             for t in range(ncells):
-                allow = min(kg * etot[t] + bucket, kl * etot[t])
+                allow = min(kg * etot[t] + bk, kl * etot[t])
                 used = dist[t]
                 if used > allow:
                     scale[t] = np.sqrt(allow / used) if used > 0 else 1.0
                     used = allow
-                bucket = max(0.0, bucket + kg * etot[t] - used) * leak
+                bk = max(0.0, bk + kg * etot[t] - used) * leak
+            if carry:
+                bst[b] = bk
             gb = np.exp(0.5 * (dv * scale[:, None])) - 1.0  # [ncells, nb]
             fsw = fr * sine
             g = np.repeat(gb[:, band_of], ch, axis=0)  # [nfr, nk]
@@ -220,8 +241,17 @@ class AudioDevice:
             ola = np.zeros((channels, (nfr + 1) * H))
             for f in range(nfr):
                 ola[:, f * H : f * H + n] += d[:, f]
-            res[b] = xs[b] + ola[:, :nsamples]
-        os_[...] = np.clip(res, -1.0, 1.0).astype(os_.dtype)
+            if carry and t0 > 0:
+                ola[:, :H] += ast[b]
+            res[b] = xs[b, :, :nout] + ola[:, :nout]
+            if carry:
+                ast[b] = ola[:, nfr * H : nfr * H + H]
+        _store(os_, res, True)
+
+    def copy(self, x, dtype, batch, channels, nsamples, sb, sc, st, out, out_dtype, osb, osc, ost, stream=0) -> None:
+        self.calls.append("copy")
+        v = _load(x, (batch, channels, nsamples), (sb, sc, st), dtype)
+        _store(_view(out, (batch, channels, nsamples), (osb, osc, ost), out_dtype), v, False)
 
     def copy_to_host(self, src: int, dst: np.ndarray, stream: int = 0) -> None:
         dst[...] = _dense(src, dst.shape).astype(dst.dtype)
@@ -236,6 +266,7 @@ def emu(monkeypatch: pytest.MonkeyPatch) -> AudioDevice:
         ("cuda_audio_projections", dev.projections),
         ("cuda_audio_fold", dev.fold),
         ("cuda_audio_embed", dev.embed),
+        ("cuda_audio_copy", dev.copy),
         ("cuda_copy_to_host", dev.copy_to_host),
     ):
         monkeypatch.setattr(_core, name, fn)
@@ -329,6 +360,8 @@ def test_argument_errors(emu: AudioDevice) -> None:
         gpu_audio.scores(Emu(np.zeros((44100, 2), np.float32)), RATE, key)
     with pytest.raises(ValueError, match="speeds"):
         gpu_audio.scores(x, RATE, key, speeds=(3.0,))
+    with pytest.raises(ValueError, match="clips x speeds"):
+        gpu_audio.scores(Emu(np.broadcast_to(np.zeros((1, 1, 2205), np.float32), (4000, 1, 2205))), RATE, key)
     with pytest.raises(ValueError, match="sample_rate"):
         gpu_audio.scores(x, 44000, key)
     with pytest.raises(ValueError, match="at least"):
@@ -348,8 +381,212 @@ def test_argument_errors(emu: AudioDevice) -> None:
 def test_no_device_raises_cuda_error() -> None:
     if gpu.is_available():
         pytest.skip("a CUDA device is present")
+    key = pm.Key.generate()
+    x = Emu(np.zeros((2, 44100), np.float32))
     with pytest.raises(pm.CudaError):
-        gpu_audio.scores(Emu(np.zeros((2, 44100), np.float32)), RATE, pm.Key.generate())
+        gpu_audio.scores(x, RATE, key)
+    with pytest.raises(pm.CudaError):
+        gpu_audio.detect_batch(x, RATE, key)
+    with pytest.raises(pm.CudaError):
+        pm.audio.detect(x, RATE, key)
+    with pytest.raises(pm.CudaError):
+        pm.audio.StreamEmbedder(RATE, 2, 1, key).push(x)
+    # the bindings themselves (argument conversion, then the device call): an error, never a crash
+    ptr, lay = x.a.ctypes.data, audio.DEFAULT_LAYOUT
+    args = (ptr, "float32", 1, 2, 44100, 0, 44100, 1)
+    tab = audio._tables(audio._key_bytes(key), lay, int(_core.ecc_coded_length(audio.PAYLOAD_BITS)))
+    edges = lay.band_edges()[: 6 * lay.group + 1].astype(np.int32)
+    bits = np.zeros(tab.dither.shape, np.int8)
+    for call in (
+        lambda: _core.cuda_audio_analysis(*args, 441, 138, ptr),
+        lambda: _core.cuda_audio_copy(*args, ptr, "int16", 0, 44100, 1),
+        lambda: _core.cuda_audio_embed(
+            *args,
+            ptr,
+            "int16",
+            0,
+            44100,
+            1,
+            441,
+            4,
+            edges,
+            tab.chips,
+            tab.dither,
+            bits,
+            6,
+            0.6,
+            1.0,
+            0.7,
+            1.0,
+            30.5,
+            24.0,
+            0.96,
+            1e-10,
+        ),
+        lambda: _core.cuda_audio_projections(
+            ptr, 1, 98, 138, edges, tab.chips, 6, 4, 1e-6, np.ones((1, 1)), 0.0, 0.6, 95, ptr, ptr, 0, per_clip=True
+        ),
+    ):
+        with pytest.raises(pm.CudaError):
+            call()
+    with pytest.raises(TypeError, match="int16"):
+        _core.cuda_audio_copy(ptr, "uint8", 1, 2, 44100, 0, 44100, 1, ptr, "int16", 0, 44100, 1)
+
+
+def _same_detection(got: Any, want: Any, z_tol: float = 1e-6) -> None:
+    """A device detection equals the CPU's: decision, payload, geometry and search counts exactly; the scores
+    (sync z, presence segments, p-value) within z_tol (the device DFT sums in another order than the FFT)."""
+    assert got.found == want.found and got.payload == want.payload
+    assert abs(got.score - want.score) <= z_tol
+    assert got.p_value == pytest.approx(want.p_value, rel=1e-4, abs=1e-300)
+    g, w = got.details, want.details
+    for k in ("speed", "n_tests", "block_s", "confidence"):
+        assert g[k] == w[k], k
+    assert g["offset_s"] == pytest.approx(w["offset_s"], abs=1e-12)
+    assert len(g["segments"]) == len(w["segments"])
+    np.testing.assert_allclose(g["segments"], w["segments"], rtol=0, atol=z_tol)
+
+
+def test_emulated_detect_batch_matches_cpu(emu: AudioDevice, monkeypatch: pytest.MonkeyPatch) -> None:
+    """detect_batch = audio.detect per clip: a marked clip (found at speed 1), an unmarked one (every speed and
+    all three sub-hop re-analyses), and a marked one cut 0.4 hop off the block grid (found after re-analysis)."""
+    rng = np.random.default_rng(21)
+    key = pm.Key.from_bytes(bytes([6]) * 32)
+    h = audio.hop_length(RATE)
+    n = int(8.0 * RATE)
+    a = audio.embed(music(rng, 8.0), RATE, 0xFEED, key)
+    b = music(rng, 8.0)
+    c = audio.embed(music(np.random.default_rng(23), 9.0), RATE, 0xC0DE, key)[:, int(0.6 * RATE) + int(0.4 * h) :]
+    c = c[:, :n]
+    clips = np.stack([a, b, c])
+    want = [audio.detect(x, RATE, key) for x in clips]
+    assert want[0].found and not want[1].found and want[2].found  # the three cases this test is about
+    assert audio._detect_core(c, RATE, audio._key_bytes(key), audio.SPEEDS_DEFAULT, fpr=1e-6)["best"].shift > 0
+    got = gpu_audio.detect_batch(Emu(clips.copy()), RATE, key)
+    assert len(got) == 3
+    for g, w in zip(got, want, strict=True):
+        _same_detection(g, w)
+    assert int.from_bytes(got[0].payload, "big") == 0xFEED and int.from_bytes(got[2].payload, "big") == 0xC0DE
+    # the unmarked clip was re-analysed at 3 sub-hop shifts: one projections call per shift after the first
+    assert emu.calls.count("analysis") >= 4
+    # one clip [C, n], float32 channels-last, and the public entry point routing a CUDA array to the device
+    x32 = np.ascontiguousarray(c.T).astype(np.float32)
+    v = Emu(x32)
+    v.a = x32.T
+    _same_detection(gpu_audio.detect_batch(v, RATE, key)[0], audio.detect(x32.T, RATE, key))
+    _same_detection(pm.audio.detect(Emu(a.copy()), RATE, key), want[0])
+    mono = np.ascontiguousarray(a[0])
+    _same_detection(pm.audio.detect(Emu(mono.copy()), RATE, key), audio.detect(mono, RATE, key))
+    # in slices of 2 clips (the device pass of a long batch): the same answers
+    monkeypatch.setattr(gpu_audio, "_DETECT_SLICE", 2)
+    for g, w in zip(gpu_audio.detect_batch(Emu(clips.copy()), RATE, key), want, strict=True):
+        _same_detection(g, w)
+    with pytest.raises(ValueError, match="fpr"):
+        gpu_audio.detect_batch(Emu(clips[:1].copy()), RATE, key, fpr=0.0)
+    with pytest.raises(ValueError, match="axes"):
+        pm.audio.detect(Emu(clips.copy()), RATE, key)
+
+
+def test_emulated_speed_search_matches_cpu(emu: AudioDevice) -> None:
+    """speed_search=True (51 speeds, one device call for all): an unmarked clip searches every speed and the
+    three sub-hop re-analyses, a marked one stops at speed 1; both as on the CPU."""
+    rng = np.random.default_rng(22)
+    key = pm.Key.from_bytes(bytes([7]) * 32)
+    clips = np.stack([music(rng, 9.0), audio.embed(music(rng, 9.0), RATE, 0xABBA, key)])
+    got = gpu_audio.detect_batch(Emu(clips.copy()), RATE, key, speed_search=True)
+    for g, x in zip(got, clips, strict=True):
+        _same_detection(g, audio.detect(x, RATE, key, speed_search=True))
+    assert not got[0].found and got[0].details["n_tests"] >= (len(audio.SPEEDS_SEARCH) + 3) * 480  # re-analysed
+    assert got[1].found and got[1].details["speed"] == 1.0
+
+
+def test_emulated_int16(emu: AudioDevice) -> None:
+    """int16 device samples: parsed ('<i2'), marked as audio.embed marks int16 (rounded, saturated), detected."""
+    rng = np.random.default_rng(23)
+    key = pm.Key.from_bytes(bytes([8]) * 32)
+    x = np.round(music(rng, 9.0) * 32767).astype(np.int16)
+    assert gpu._cai(Emu(x), "t").dtype == "int16"
+    y = gpu_audio.embed(Emu(x.copy()), RATE, 0x1616, key)
+    want = audio.embed(x, RATE, 0x1616, key)
+    assert y.a.dtype == np.int16
+    diff = np.abs(y.a.astype(np.int32) - want.astype(np.int32))
+    assert diff.max() <= 1 and np.mean(diff != 0) < 1e-4  # a rounding tie may fall the other way (1e-12 apart)
+    assert np.abs(want.astype(np.int32) - x).max() > 10  # it did mark
+    # float32 output of int16 input, and int16 output of float64 input
+    out = Emu(np.zeros(x.shape, np.float32))
+    gpu_audio.embed(Emu(x.copy()), RATE, 0x1616, key, out=out)
+    ref = audio.embed(x.astype(np.float64) / 32768.0, RATE, 0x1616, key)
+    np.testing.assert_allclose(out.a, ref.astype(np.float32), rtol=0, atol=1e-7)
+    out16 = Emu(np.zeros(x.shape, np.int16))
+    gpu_audio.embed(Emu(x.astype(np.float64) / 32768.0), RATE, 0x1616, key, out=out16)
+    assert np.abs(out16.a.astype(np.int32) - want.astype(np.int32)).max() <= 1
+    _same_detection(pm.audio.detect(Emu(want.copy()), RATE, key), audio.detect(want, RATE, key))
+    assert pm.audio.detect(Emu(want.copy()), RATE, key).found
+
+
+def _chunks(rng: np.random.Generator, n: int) -> list[int]:
+    """Random chunk lengths from 1 sample to 1 s (log-uniform), 0-length ones included, summing to n."""
+    out, used = [], 0
+    while used < n:
+        k = min(n - used, int(np.exp(rng.uniform(0, np.log(RATE)))))
+        out += [k, 0] if rng.random() < 0.1 else [k]
+        used += k
+    return out
+
+
+def test_emulated_stream_embedder_matches_embed(emu: AudioDevice) -> None:
+    """Device chunks through pm.audio.StreamEmbedder: the same samples as one-shot embed, with the CPU
+    StreamEmbedder's latency (the same output count after every push)."""
+    rng = np.random.default_rng(24)
+    key = pm.Key.from_bytes(bytes([9]) * 32)
+    n = int(2.1 * RATE) + 7
+    x = music(rng, n / RATE)[:, :n]
+    for dtype, tol in ((np.float64, 1e-12), (np.float32, 1e-7), (np.int16, 1)):
+        xs = np.round(x * 32767).astype(np.int16) if dtype == np.int16 else x.astype(dtype)
+        want = audio.embed(xs, RATE, 0x5157, key)
+        dev = pm.audio.StreamEmbedder(RATE, 2, 0x5157, key)
+        cpu = pm.audio.StreamEmbedder(RATE, 2, 0x5157, key)
+        outs, pos = [], 0
+        for k in _chunks(rng, n):
+            ch = xs[:, pos : pos + k]
+            pos += k
+            y = dev.push(Emu(np.asfortranarray(ch) if k % 2 else ch.copy()))  # strided chunks too
+            assert isinstance(y, Emu) and y.a.dtype == dtype
+            assert y.a.shape[1] == cpu.push(ch.copy()).shape[1]  # the CPU's latency, push for push
+            outs.append(y.a)
+        last = dev.flush()
+        assert last.a.shape[1] == cpu.flush().shape[1]
+        got = np.concatenate([*outs, last.a], axis=1)
+        assert got.shape == xs.shape
+        diff = np.abs(got.astype(np.float64) - want.astype(np.float64))
+        assert diff.max() <= tol, (dtype, diff.max())
+        assert dev.latency_s == pytest.approx(0.05)
+    # mono (n,) chunks give (n,) outputs; the one-shot device embed agrees too
+    m = x[0].copy()
+    st = gpu_audio.StreamEmbedder(RATE, 1, 0x5157, key)
+    parts = [st.push(Emu(m[i : i + 20000].copy())).a for i in range(0, m.size, 20000)] + [st.flush().a]
+    assert all(p.ndim == 1 for p in parts)
+    one = gpu_audio.embed(Emu(m[None].copy()), RATE, 0x5157, key).a[0]
+    np.testing.assert_allclose(np.concatenate(parts), one, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(one, audio.embed(m, RATE, 0x5157, key), rtol=0, atol=1e-12)
+    # a stream is host or device, not both; bad chunks
+    mixed = pm.audio.StreamEmbedder(RATE, 2, 1, key)
+    mixed.push(Emu(x[:, :100].copy()))
+    with pytest.raises(ValueError, match="CUDA chunks"):
+        mixed.push(x[:, :100].copy())
+    host_first = pm.audio.StreamEmbedder(RATE, 2, 1, key)
+    host_first.push(x[:, :100].copy())
+    with pytest.raises(ValueError, match="host chunks"):
+        host_first.push(Emu(x[:, :100].copy()))
+    with pytest.raises(ValueError, match="channels"):
+        gpu_audio.StreamEmbedder(RATE, 2, 1, key).push(Emu(x[:1].copy()))
+    with pytest.raises(TypeError, match="int16"):
+        gpu_audio.StreamEmbedder(RATE, 2, 1, key).push(Emu(x.astype(np.uint8)))
+    done = gpu_audio.StreamEmbedder(RATE, 2, 1, key)
+    done.push(Emu(x[:, :5000].copy()))
+    done.flush()
+    with pytest.raises(RuntimeError):
+        done.push(Emu(x[:, :10].copy()))
 
 
 # ---- the kernel source on host threads ----------------------------------------------------------------------------
@@ -373,6 +610,7 @@ inline thread_local dim3 threadIdx, blockIdx;
 inline dim3 blockDim, gridDim;
 inline std::barrier<>* g_bar = nullptr;
 inline void __syncthreads() { g_bar->arrive_and_wait(); }
+inline unsigned int atomicAdd(unsigned int* a, unsigned int v) { return __atomic_fetch_add(a, v, __ATOMIC_RELAXED); }
 alignas(64) inline double g_dyn_shared[1 << 14];
 typedef int cudaError_t;
 constexpr cudaError_t cudaSuccess = 0;
@@ -450,6 +688,57 @@ int emu_embed(const double* x, float* out, long long B, long long C, long long n
   cuda::ClipOut o; o.data = out; o.type = SampleType::kF32; o.stride_b = C * n; o.stride_c = n; o.stride_t = 1;
   cuda::embed(p, v, o, 0); return 0;
 }
+
+// The _core.cuda_audio_* entry points' arguments, pointers as integers (tests' `host_device` fixture).
+static cuda::ClipView hx_view(std::uintptr_t x, int t, long long B, long long C, long long n, long long sb,
+                              long long sc, long long st) {
+  cuda::ClipView v; v.data = reinterpret_cast<const void*>(x); v.type = static_cast<SampleType>(t); v.batch = B;
+  v.channels = C; v.nsamples = n; v.stride_b = sb; v.stride_c = sc; v.stride_t = st; return v;
+}
+static cuda::ClipOut hx_out(std::uintptr_t x, int t, long long sb, long long sc, long long st) {
+  cuda::ClipOut o; o.data = reinterpret_cast<void*>(x); o.type = static_cast<SampleType>(t); o.stride_b = sb;
+  o.stride_c = sc; o.stride_t = st; return o;
+}
+int hx_analysis(std::uintptr_t x, int t, long long B, long long C, long long n, long long sb, long long sc,
+                long long st, int hop, int top, std::uintptr_t cs) try {
+  cuda::analysis(hx_view(x, t, B, C, n, sb, sc, st), hop, top, reinterpret_cast<double*>(cs), 0); return 0;
+} catch (...) { return 1; }
+int hx_projections(std::uintptr_t cs, long long B, long long nfr, int top, const int32_t* edges, const double* chips,
+                   int ng, int L, int cell_hops, double log_floor, const double* speeds, int S, int per_clip,
+                   double w0, double w1, long long rows, std::uintptr_t p, std::uintptr_t w) try {
+  cuda::ProjectBatch b; b.cs = reinterpret_cast<const double*>(cs); b.batch = B; b.nfr = nfr; b.top = top;
+  b.edges = edges; b.ng = ng; b.group = L; b.chips = chips; b.cell_hops = cell_hops; b.log_floor = log_floor;
+  b.speeds = speeds; b.nspeeds = S; b.per_clip = per_clip != 0; b.w0 = w0; b.w1 = w1; b.rows = rows;
+  b.p = reinterpret_cast<double*>(p); b.w = reinterpret_cast<double*>(w);
+  cuda::projections(b, 0); return 0;
+} catch (...) { return 1; }
+int hx_fold(std::uintptr_t p, std::uintptr_t w, long long count, long long rows, const long long* nj, int ng, int G,
+            int T, int cell_hops, double step, const double* dither, const double* sign, std::uintptr_t fc,
+            std::uintptr_t fs, std::uintptr_t z) try {
+  cuda::FoldBatch b; b.p = reinterpret_cast<const double*>(p); b.w = reinterpret_cast<const double*>(w);
+  b.count = count; b.rows = rows; b.nj = nj; b.ng = ng; b.n_groups = G; b.block_cells = T; b.cell_hops = cell_hops;
+  b.step = step; b.dither = dither; b.sign = sign; b.fc = reinterpret_cast<double*>(fc);
+  b.fs = reinterpret_cast<double*>(fs); b.z = reinterpret_cast<double*>(z);
+  cuda::fold(b, 0); return 0;
+} catch (...) { return 1; }
+int hx_embed(std::uintptr_t x, int xt, long long B, long long C, long long n, long long sb, long long sc, long long st,
+             std::uintptr_t out, int ot, long long osb, long long osc, long long ost, int hop, int cell_hops,
+             const int32_t* edges, const double* chips, const double* dither, const int8_t* bits, int ng, int G, int L,
+             int T, double step, double gamma, double cap, double alpha, double snr_db, double local_snr_db,
+             double leak, double floor, long long t0, std::uintptr_t bucket, std::uintptr_t acc, int whole) try {
+  EmbedParams p; p.channels = C; p.hop = hop; p.cell_hops = cell_hops; p.group = L; p.ng = ng; p.n_groups = G;
+  p.block_cells = T; p.edges = edges; p.chips = chips; p.dither = dither; p.bits = bits; p.step = step;
+  p.gamma = gamma; p.cap = cap; p.alpha = alpha; p.k_global = std::pow(10.0, -snr_db / 10.0);
+  p.k_local = std::pow(10.0, -local_snr_db / 10.0); p.leak = leak; p.log_floor = floor * 2.0 * hop * cell_hops;
+  cuda::EmbedCarry c; c.t0 = t0; c.bucket = reinterpret_cast<double*>(bucket);
+  c.acc = reinterpret_cast<double*>(acc); c.whole_cells = whole != 0;
+  cuda::embed(p, hx_view(x, xt, B, C, n, sb, sc, st), hx_out(out, ot, osb, osc, ost), 0, bucket ? &c : nullptr);
+  return 0;
+} catch (...) { return 1; }
+int hx_copy(std::uintptr_t x, int xt, long long B, long long C, long long n, long long sb, long long sc, long long st,
+            std::uintptr_t out, int ot, long long osb, long long osc, long long ost) try {
+  cuda::copy(hx_view(x, xt, B, C, n, sb, sc, st), hx_out(out, ot, osb, osc, ost), 0); return 0;
+} catch (...) { return 1; }
 }
 """
 
@@ -519,7 +808,66 @@ def host_kernels(tmp_path_factory: pytest.TempPathFactory) -> ctypes.CDLL:
         IN,
         IN,
     ] + [DB] * 8
+    U = ctypes.c_size_t
+    lib.hx_analysis.argtypes = [U, IN, LL, LL, LL, LL, LL, LL, IN, IN, U]
+    lib.hx_projections.argtypes = [U, LL, LL, IN, I32, D, IN, IN, IN, DB, D, IN, IN, DB, DB, LL, U, U]
+    lib.hx_fold.argtypes = [U, U, LL, LL, I64, IN, IN, IN, IN, DB, D, D, U, U, U]
+    lib.hx_embed.argtypes = [U, IN, LL, LL, LL, LL, LL, LL, U, IN, LL, LL, LL, IN, IN, I32, D, D, I8, IN, IN, IN, IN]
+    lib.hx_embed.argtypes += [DB] * 8 + [LL, U, U, IN]
+    lib.hx_copy.argtypes = [U, IN, LL, LL, LL, LL, LL, LL, U, IN, LL, LL, LL]
     return lib
+
+
+_TYPE_CODE = {"float64": 0, "float32": 1, "int16": 2}  # audio_common.h SampleType
+
+
+@pytest.fixture
+def host_device(host_kernels: ctypes.CDLL, emu: AudioDevice, monkeypatch: pytest.MonkeyPatch) -> AudioDevice:
+    """The _core.cuda_audio_* entry points on the kernel source compiled for host threads (Emu arrays are host
+    memory, so their interface pointers are the kernels' pointers): gpu_audio end to end on the real kernels."""
+    lib = host_kernels
+    c64 = np.ascontiguousarray
+
+    def analysis(x, dtype, batch, channels, nsamples, sb, sc, st, hop, top, cs, stream=0):
+        emu.calls.append("analysis")
+        assert lib.hx_analysis(x, _TYPE_CODE[dtype], batch, channels, nsamples, sb, sc, st, hop, top, cs) == 0
+
+    def projections(cs, batch, nfr, top, edges, chips, ng, cell_hops, log_floor, speeds, w0, w1, rows, p, w,
+                    stream=0, per_clip=False):  # fmt: skip
+        emu.calls.append("projections")
+        sp = c64(speeds, dtype=np.float64)
+        rc = lib.hx_projections(cs, batch, nfr, top, c64(edges, dtype=np.int32), c64(chips, dtype=np.float64), ng,
+                                chips.shape[1], cell_hops, log_floor, sp.reshape(-1), sp.shape[-1], int(per_clip),
+                                w0, w1, rows, p, w)  # fmt: skip
+        assert rc == 0
+
+    def fold(p, w, count, rows, nj, ng, dither, sign, step, cell_hops, fc, fs, z, stream=0):
+        emu.calls.append("fold")
+        d = c64(dither, dtype=np.float64)
+        rc = lib.hx_fold(p, w, count, rows, c64(nj, dtype=np.int64), ng, d.shape[1], d.shape[0], cell_hops, step, d,
+                         c64(sign, dtype=np.float64), fc, fs, z)  # fmt: skip
+        assert rc == 0
+
+    def embed(x, dtype, batch, channels, nsamples, sb, sc, st, out, out_dtype, osb, osc, ost, hop, cell_hops, edges,
+              chips, dither, bits, ng, step, gamma, cap, alpha, snr_db, local_snr_db, leak, floor, stream=0, t0=0,
+              bucket=0, acc=0, whole_cells=False):  # fmt: skip
+        emu.calls.append("embed")
+        rc = lib.hx_embed(x, _TYPE_CODE[dtype], batch, channels, nsamples, sb, sc, st, out, _TYPE_CODE[out_dtype],
+                          osb, osc, ost, hop, cell_hops, edges, chips, dither, bits, ng, chips.shape[0], chips.shape[1],
+                          dither.shape[0], step, gamma, cap, alpha, snr_db, local_snr_db, leak, floor, t0, bucket, acc,
+                          int(whole_cells))  # fmt: skip
+        assert rc == 0
+
+    def copy(x, dtype, batch, channels, nsamples, sb, sc, st, out, out_dtype, osb, osc, ost, stream=0):
+        emu.calls.append("copy")
+        rc = lib.hx_copy(x, _TYPE_CODE[dtype], batch, channels, nsamples, sb, sc, st, out, _TYPE_CODE[out_dtype], osb,
+                         osc, ost)  # fmt: skip
+        assert rc == 0
+
+    for name, fn in (("cuda_audio_analysis", analysis), ("cuda_audio_projections", projections),
+                     ("cuda_audio_fold", fold), ("cuda_audio_embed", embed), ("cuda_audio_copy", copy)):  # fmt: skip
+        monkeypatch.setattr(_core, name, fn)
+    return emu
 
 
 def test_kernel_source_on_host_threads(host_kernels: ctypes.CDLL) -> None:
@@ -570,6 +918,19 @@ def test_kernel_source_on_host_threads(host_kernels: ctypes.CDLL) -> None:
             np.testing.assert_allclose(p[b, s, :n], pr, rtol=0, atol=1e-13)
             np.testing.assert_allclose(w[b, s, :n], wr, rtol=0, atol=1e-13)
             assert not p[b, s, n:].any() and not w[b, s, n:].any()
+    # ties: a clip whose first second is digital silence (every silent cell has the same log energy, so the
+    # 10th percentile falls among equal values; the radix selection counts them as numpy's sort orders them)
+    quiet = music(rng, 3.0)
+    quiet[:, :RATE] = 0.0
+    cq = _core.audio_analysis(quiet, h, top)[None]
+    for sp in (1.0, 1.013):
+        pr, wr = _core.audio_projections(cq[0], edges, chips, ng, ch, fl, sp, audio._SNR_W0, audio._SNR_W1)
+        pq, wq = np.zeros((1, 1, pr.shape[0], ng)), np.zeros((1, 1, pr.shape[0], ng))
+        lib.emu_projections(cq, 1, cq.shape[1], top, edges, chips, ng, L, ch, fl, np.array([sp]), 1, 0.0, 0.6,
+                            pr.shape[0], pq, wq)  # fmt: skip
+        np.testing.assert_allclose(pq[0, 0], pr, rtol=0, atol=1e-13)
+        np.testing.assert_allclose(wq[0, 0], wr, rtol=0, atol=1e-13)
+        assert (wr == 0).any() and (wr == 1).any()  # floor = the silent cells' (tied) value: weight 0 there
     sign = np.where(tables.is_sync, 1.0 - 2.0 * tables.sync_bit, 0.0)
     nj = np.array([refs[b][s][0].shape[0] for b in range(2) for s in range(3)], dtype=np.int64)
     P = T * ch
@@ -595,6 +956,37 @@ def test_kernel_source_on_host_threads(host_kernels: ctypes.CDLL) -> None:
         ref = audio.embed(xe[b], RATE, 0x1234, key)
         np.testing.assert_allclose(out[b], np.clip(ref, -1, 1).astype(np.float32), rtol=0, atol=1e-7)
         assert np.abs(ref - xe[b]).max() > 1e-3
+
+
+def test_gpu_audio_on_host_kernels(host_device: AudioDevice) -> None:
+    """gpu_audio end to end on the kernel source (host threads; short clips, as every block of a launch is
+    256 OS threads here): detect_batch equals audio.detect (two mono clips, one marked, through every speed and
+    the three sub-hop re-analyses with per-clip speeds), int16 embedding equals audio.embed, and a device
+    stream (carry of bucket and last hop, whole cells, the zero-padded flush, int16 chunks through the copy
+    kernel) equals one-shot embedding."""
+    rng = np.random.default_rng(31)
+    key = pm.Key.from_bytes(bytes([10]) * 32)
+    clips = np.stack([audio.embed(music(rng, 1.2, 1), RATE, 0x4242, key), music(rng, 1.2, 1)])
+    got = gpu_audio.detect_batch(Emu(clips.copy()), RATE, key)
+    for g, x in zip(got, clips, strict=True):
+        _same_detection(g, audio.detect(x, RATE, key))
+    assert all(g.details["n_tests"] >= (len(audio.SPEEDS_DEFAULT) + 3) * 480 for g in got)  # re-analysed
+    # one analysis per shift (0 and the three sub-hop shifts), reused when a shift is searched at a second speed
+    assert host_device.calls.count("analysis") == 4 and host_device.calls.count("projections") >= 4
+    # int16 in, int16 out, and a stream of int16 chunks
+    n = int(0.5 * RATE) + 11
+    x16 = np.round(music(rng, 0.6)[:, :n] * 32767).astype(np.int16)
+    want = audio.embed(x16, RATE, 0x4242, key)
+    y = gpu_audio.embed(Emu(x16.copy()), RATE, 0x4242, key).a
+    assert y.dtype == np.int16 and np.abs(y.astype(np.int32) - want).max() <= 1
+    st = gpu_audio.StreamEmbedder(RATE, 2, 0x4242, key)
+    outs, pos = [], 0
+    for k in _chunks(rng, n):
+        outs.append(st.push(Emu(x16[:, pos : pos + k].copy())).a)
+        pos += k
+    got16 = np.concatenate([*outs, st.flush().a], axis=1)
+    assert got16.shape == x16.shape and np.abs(got16.astype(np.int32) - want).max() <= 1
+    assert host_device.calls.count("copy") >= len(outs)
 
 
 # ---- on a GPU --------------------------------------------------------------------------------------------------
@@ -723,6 +1115,56 @@ def test_device_embed_matches_cpu() -> None:
     np.testing.assert_allclose(view.cpu().numpy(), want, rtol=0, atol=2e-7)
     det = audio.detect(y[1].cpu().numpy(), RATE, key)
     assert det.found and int.from_bytes(det.payload, "big") == 0x5EED
+
+
+@pytest.mark.cuda
+def test_device_detect_batch_matches_cpu() -> None:
+    """detect_batch on the device = audio.detect per clip (marked, unmarked, marked off the hop grid), float32
+    and float64; pm.audio.detect routes a CUDA tensor there."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(21)
+    key = pm.Key.from_bytes(bytes([6]) * 32)
+    h, n = audio.hop_length(RATE), int(8.0 * RATE)
+    a = audio.embed(music(rng, 8.0), RATE, 0xFEED, key)
+    b = music(rng, 8.0)
+    c = audio.embed(music(np.random.default_rng(23), 9.0), RATE, 0xC0DE, key)[:, int(0.6 * RATE) + int(0.4 * h) :]
+    clips = np.stack([a, b, c[:, :n]])
+    for dtype in (torch.float64, torch.float32):
+        xd = torch.from_numpy(clips).to(dtype).cuda()
+        got = gpu_audio.detect_batch(xd, RATE, key)
+        for g, x in zip(got, xd.cpu().numpy(), strict=True):
+            _same_detection(g, audio.detect(x, RATE, key), z_tol=1e-5)
+        assert got[0].found and not got[1].found and got[2].found
+    _same_detection(pm.audio.detect(torch.from_numpy(a).cuda(), RATE, key), audio.detect(a, RATE, key), z_tol=1e-5)
+
+
+@pytest.mark.cuda
+def test_device_int16_and_stream() -> None:
+    """int16 device clips (embed rounds as the CPU core; detect), and a device stream of random chunks (1 sample
+    to 1 s) through pm.audio.StreamEmbedder equal to one-shot embedding."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(24)
+    key = pm.Key.from_bytes(bytes([9]) * 32)
+    n = int(9.1 * RATE) + 7
+    x = music(rng, n / RATE)[:, :n]
+    x16 = np.round(x * 32767).astype(np.int16)
+    want16 = audio.embed(x16, RATE, 0x5157, key)
+    y16 = gpu_audio.embed(torch.from_numpy(x16).cuda(), RATE, 0x5157, key).cpu().numpy()
+    assert y16.dtype == np.int16 and np.abs(y16.astype(np.int32) - want16).max() <= 1
+    det = pm.audio.detect(torch.from_numpy(want16).cuda(), RATE, key)
+    _same_detection(det, audio.detect(want16, RATE, key), z_tol=1e-5)
+    for xs, tol in ((x, 1e-9), (x.astype(np.float32), 2e-7), (x16, 1)):
+        want = audio.embed(xs, RATE, 0x5157, key)
+        st = pm.audio.StreamEmbedder(RATE, 2, 0x5157, key)
+        outs, pos = [], 0
+        for k in _chunks(rng, n):
+            outs.append(st.push(torch.from_numpy(np.ascontiguousarray(xs[:, pos : pos + k])).cuda()))
+            pos += k
+        outs.append(st.flush())
+        assert all(o.is_cuda for o in outs)
+        got = torch.cat(outs, dim=1).cpu().numpy()
+        assert got.dtype == xs.dtype and got.shape == xs.shape
+        assert np.abs(got.astype(np.float64) - want.astype(np.float64)).max() <= tol
 
 
 def test_public_embed_dispatches_cuda_arrays(emu: AudioDevice) -> None:

@@ -1,9 +1,11 @@
 """provmark.gpu's orchestration against an emulated device. The ``_core.cuda_*`` entry points are replaced by
 numpy implementations of the same contracts (device pointers resolved to host arrays through
 ``__cuda_array_interface__``), so the Python glue runs without a GPU: layouts and element strides, output
-allocation and in-place marking, the informed step's working-size planes and chip scale, detection's geometry
-details in input pixels, the nv12 / p010 plane handling. The kernels themselves are covered by
-tests/test_cuda_math.py (their shared per-element math, on the host) and tests/test_cuda_image.py (on a GPU).
+allocation and in-place marking, the informed step's working-size planes and chip scale, the geometric search
+on device planes (whitening, reliability weights, batched folds of many hypotheses) against the host engine,
+detection's geometry details in input pixels, the nv12 / p010 plane handling, float input in [-1, 1]. The
+kernels themselves are covered by tests/test_cuda_math.py (their shared per-element math, and image_cuda.cu's
+kernel source run on host threads) and tests/test_cuda_image.py (on a GPU).
 """
 
 from __future__ import annotations
@@ -38,6 +40,12 @@ class Emu:
         return {"version": 3, "shape": a.shape, "typestr": a.dtype.str, "data": (a.ctypes.data, False),
                 "strides": strides, "stream": None}  # fmt: skip
 
+    def min(self) -> Any:  # the float range check's reductions (torch / CuPy arrays have them)
+        return self.a.min()
+
+    def max(self) -> Any:
+        return self.a.max()
+
 
 def _owner(ptr: int) -> tuple[np.ndarray, int]:
     """The whole allocation holding ``ptr`` as raw bytes, and the offset of ``ptr`` in it."""
@@ -64,9 +72,12 @@ def _plane(ptr: int, shape: tuple[int, ...], dtype: Any = np.float32) -> np.ndar
 
 
 def _units(v: Any, x: np.ndarray, meta: dict[str, Any]) -> np.ndarray:
-    """Samples as the CPU engine sees them: uint8 / float as they are, uint16 as (v >> shift) / vmax."""
+    """Samples as the CPU engine sees them: uint8 / float as they are, uint16 as (v >> shift) / vmax, float in
+    [-1, 1] as (x + 1) / 2."""
     if v.dtype == "uint16":
         return ((x >> meta["shift"]).astype(np.float32) / np.float32(meta["vmax"])).clip(0, 1)
+    if meta["lo"] == -1.0:
+        return ((x.astype(np.float64) + 1.0) / 2.0).astype(x.dtype if x.dtype == np.float64 else np.float32)
     if v.dtype == "float16":  # widened to float32, marked, rounded back to nearest on assignment
         return x.astype(np.float32)
     return x
@@ -76,6 +87,7 @@ class EmulatedDevice:
     def __init__(self) -> None:
         self.meta: dict[int, dict[str, Any]] = {}
         self.calls: list[str] = []
+        self.fold_sizes: list[int] = []
 
     def _luma(self, v: Any) -> np.ndarray:
         x = _frames_of(v)
@@ -83,12 +95,13 @@ class EmulatedDevice:
         out = []
         for i in range(x.shape[0]):
             u = _units(v, x[i], meta)
+            scale = meta["scale"] * (1.0 - meta["lo"])  # grey levels per unit of _units
             if v.shape[3] == 1:
-                out.append(u[..., 0].astype(np.float32) * np.float32(meta["scale"]))
+                out.append(u[..., 0].astype(np.float32) * np.float32(scale))
             else:
                 out.append(
                     image._ref_luma(np.ascontiguousarray(u[..., :3]))
-                    * np.float32(meta["scale"] / (255.0 if u.dtype != np.uint8 else 1.0))
+                    * np.float32(scale / (255.0 if u.dtype != np.uint8 else 1.0))
                 )
         return np.stack(out)
 
@@ -110,6 +123,38 @@ class EmulatedDevice:
         self.calls.append("sum_planes")
         _plane(out, (plane,), np.float64)[...] = _plane(src, (n, plane)).astype(np.float64).sum(axis=0)
 
+    def whiten(self, y: int, n: int, h: int, w: int, chip: float, out: int, den_in: int = 0, den_out: int = 0,
+               stream: int = 0) -> None:  # fmt: skip
+        self.calls.append("whiten")
+        for i, plane in enumerate(_plane(y, (n, h, w))):
+            given = _plane(den_in, (n, h, w))[i] if den_in else None
+            wv, den = _core.image_whiten(plane, chip, given)
+            _plane(out, (n, h, w))[i] = wv
+            if den_out:
+                _plane(den_out, (n, h, w))[i] = den
+
+    def reliability(self, w: int, den: int, n: int, h: int, wd: int, floor: float, out: int, stream: int = 0) -> None:
+        """The kernels' operations: float32 elementwise, plane means in double."""
+        self.calls.append("reliability")
+        for i in range(n):
+            d = _plane(den, (n, h, wd))[i]
+            mean_a = max((float(np.mean(d, dtype=np.float64)) - 0.5) / 1.1, 0.0)
+            a = np.maximum(d - np.float32(0.5 + 0.1 * mean_a), np.float32(0.0))
+            q = np.square(a / d)
+            q += np.float32(floor * float(np.mean(q, dtype=np.float64)) + 1e-12)
+            _plane(out, (n, h, wd))[i] = _plane(w, (n, h, wd))[i] / q
+
+    def fold_many(self, planes: np.ndarray, periods: np.ndarray, thetas: np.ndarray, h: int, w: int, out: int,
+                  side: int = 128, stream: int = 0) -> None:  # fmt: skip
+        """One launch for K hypotheses: tile k = image_fold of plane k (the kernel's bins are fold_bin's,
+        tests/test_cuda_math.py)."""
+        assert planes.dtype == np.uint64 and periods.dtype == thetas.dtype == np.float64
+        self.calls.append("fold_many")
+        self.fold_sizes.append(len(planes))
+        tiles = _plane(out, (len(planes), side, side), np.float64)
+        for k, (ptr, period, theta) in enumerate(zip(planes, periods, thetas, strict=True)):
+            tiles[k] = _core.image_fold(_plane(int(ptr), (h, w)), float(period), float(theta), side)
+
     def copy_to_host(self, src: int, dst: np.ndarray, stream: int = 0) -> None:
         self.calls.append("copy_to_host")
         dst[...] = _plane(src, dst.shape, dst.dtype)
@@ -128,6 +173,8 @@ class EmulatedDevice:
             marked = image._ref_apply(np.ascontiguousarray(u if c > 1 else u[..., 0]), d)
             if c == 1:
                 marked = marked[..., None]
+            if meta["lo"] == -1.0:
+                marked = marked.astype(np.float64) * 2.0 - 1.0
             if v.dtype == "uint16":
                 vmax = np.float32(meta["vmax"])
                 marked = np.clip(np.rint(marked * vmax), 0, vmax).astype(np.uint16) << meta["shift"]
@@ -142,13 +189,15 @@ def emu(monkeypatch: pytest.MonkeyPatch) -> EmulatedDevice:
 
     def view(self: Any, ptr: int | None = None, strides: Any = None) -> Any:
         v = orig_view(self, ptr, strides)
-        dev.meta[id(v)] = {"scale": self.scale, "shift": self.shift, "vmax": self.vmax}
+        dev.meta[id(v)] = {"scale": self.scale, "shift": self.shift, "vmax": self.vmax, "lo": self.lo}
         return v
 
     monkeypatch.setattr(gpu._Frames, "view", view)
     for name, fn in (("cuda_image_luma", dev.luma), ("cuda_image_mask", dev.mask),
                      ("cuda_image_resample", dev.resample), ("cuda_sum_planes", dev.sum_planes),
-                     ("cuda_copy_to_host", dev.copy_to_host), ("cuda_image_embed", dev.embed)):  # fmt: skip
+                     ("cuda_copy_to_host", dev.copy_to_host), ("cuda_image_embed", dev.embed),
+                     ("cuda_image_whiten", dev.whiten), ("cuda_image_reliability", dev.reliability),
+                     ("cuda_image_fold_many", dev.fold_many)):  # fmt: skip
         monkeypatch.setattr(_core, name, fn)
 
     def empty(like: Any, shape: tuple[int, ...], dtype: str) -> Emu:
@@ -263,3 +312,134 @@ def test_public_api_dispatches_cuda_arrays(emu: EmulatedDevice, key: pm.Key, rng
     assert lsb(frames[0].a, cpu) <= 1
     det = pm.video.detect_frames(Emu(np.stack([f.a for f in frames])), key)
     assert det.found and det.payload == pl.data and det.details["frames"] == 3
+
+
+# ---- the geometric search on device planes --------------------------------------------------------------------
+FIXED = pm.Key.from_bytes(bytes(range(7, 39)))
+
+
+def _search_cases() -> list[tuple[str, np.ndarray]]:
+    """Real photos marked with FIXED, and the edits that send detection through every stage of the search: the
+    nominal geometry, lattice candidates (rotation), the crop scan (a 25 % crop), the hill climb, second
+    (reliability-weighted) reads, a rescale, and unmarked pictures."""
+    from skimage import transform
+
+    cases = []
+    for name, photo in (("astronaut", data.astronaut()), ("coffee", data.coffee()), ("chelsea", data.chelsea())):
+        m = image.embed(photo, 0x0123456789ABCDEF, FIXED)
+        h, w = m.shape[:2]
+        cases.append((f"{name}", m))
+        cases.append((f"{name}-crop25", np.ascontiguousarray(m[h // 4 : h // 4 + h // 2, w // 4 : w // 4 + w // 2])))
+        cases.append((f"{name}-rot3", transform.rotate(m, 3.0, mode="reflect").astype(np.float32)))
+        cases.append((f"{name}-unmarked", photo))
+    big = np.ascontiguousarray(np.repeat(np.repeat(cases[4][1], 2, axis=0), 2, axis=1))  # coffee 800 x 1200
+    cases.append(("coffee-2x", big))
+    cases.append(("astronaut-0.7x", transform.rescale(cases[0][1], 0.7, channel_axis=2).astype(np.float32)))
+    return cases
+
+
+def _same(a: pm.Detection, b: pm.Detection) -> bool:
+    strip = lambda d: {k: v for k, v in d.details.items() if k != "timings_ms"}  # noqa: E731
+    return (a.found, a.payload, a.p_value, a.score, strip(a)) == (b.found, b.payload, b.p_value, b.score, strip(b))
+
+
+@pytest.mark.parametrize("full_search", [False, True])
+def test_search_on_device_planes_equals_host_engine(emu: EmulatedDevice, full_search: bool) -> None:
+    """gpu.image_detect (device whitening, reliability weights and batched folds, host sync correlations and
+    decoding) equals image's own search on the same working-size luma exactly: same hypotheses in the same order,
+    same counts, same p-value; tiles folded ahead and never used do not count. The emulated whitening and fold are
+    the CPU kernels, so this checks the orchestration (which tile goes with which hypothesis), not the kernels."""
+    secret = FIXED.secret_bytes()
+    batched = 0
+    for name, x in _search_cases():
+        h, w = x.shape[:2]
+        y = gpu.work_luma(Emu(x))[0]
+        emu.fold_sizes.clear()
+        det = gpu.image_detect(Emu(x), FIXED, full_search=full_search)
+        ref = image._detect_work(image._HostPlanes(y), h, w, secret, 64, image.DEFAULT_FPR, full_search)
+        assert _same(det, ref), (name, det, ref)
+        assert sum(emu.fold_sizes) >= det.details["hypotheses"], name  # every hypothesis folded on the device
+        print(f"{name}: {det.details['hypotheses']} hypotheses, fold launches of {emu.fold_sizes}")  # with -s
+        batched += max(emu.fold_sizes) > 1
+        if not name.endswith("unmarked"):
+            assert det.found and det.payload == (0x0123456789ABCDEF).to_bytes(8, "big"), name
+    assert batched >= 6  # the lattice candidates, crop scan and climb rounds went in batches
+
+
+def test_device_detect_matches_image_detect(emu: EmulatedDevice) -> None:
+    """Against image.detect on the full-size pictures: the device's luma is computed as image_luma then resampled
+    (the CPU detector fuses the two: ~1e-5 grey levels apart), so the statistic agrees to rounding and every
+    decision, count and geometry is the same."""
+    for name, x in _search_cases():
+        for fs in (False, True):
+            det = gpu.image_detect(Emu(x), FIXED, full_search=fs)
+            ref = image.detect(x, FIXED, full_search=fs)
+            assert (det.found, det.payload) == (ref.found, ref.payload), name
+            for k in ("hypotheses", "decodes", "flipped", "crc_ok"):
+                assert det.details[k] == ref.details[k], (name, k)
+            for k in ("period_px", "scale", "rotation_deg"):
+                assert det.details[k] == pytest.approx(ref.details[k], rel=1e-9, abs=1e-12), (name, k)
+            assert det.details["shift_px"] == pytest.approx(ref.details["shift_px"], abs=1e-9), name
+            assert det.score == pytest.approx(ref.score, abs=2e-3), name
+            assert det.p_value == pytest.approx(ref.p_value, rel=0.02, abs=1e-300), name
+
+
+def test_device_reliability_weights_match_host(emu: EmulatedDevice) -> None:
+    """The device's reliability-weighted plane is the host engine's up to its means (double instead of numpy's
+    float32 pairwise sums)."""
+    y = _core.image_luma(data.chelsea())
+    h, w = y.shape
+    ydev = Emu(y.copy())
+    planes = gpu._DevicePlanes(ydev, ydev.a.ctypes.data, h, w, 0)
+    host = image._HostPlanes(y)
+    for c in (1.4, 2.5, 4.0):
+        d, r = planes.whiten(c), host.whiten(c)
+        np.testing.assert_array_equal(planes.host(d), r[0])
+        np.testing.assert_allclose(planes.host(planes.reliability(d)), host.reliability(r)[0], rtol=1e-5, atol=1e-6)
+    tiles = planes.fold([d, d], [77.0, 80.5], [0.0, 0.03])
+    for t, (p, th) in zip(tiles, [(77.0, 0.0), (80.5, 0.03)], strict=True):
+        np.testing.assert_array_equal(t, _core.image_fold(r[0], p, th))
+
+
+# ---- float pictures in [-1, 1] ------------------------------------------------------------------------------------
+def test_value_range_signed_floats(emu: EmulatedDevice, rng: np.random.Generator) -> None:
+    img = np.ascontiguousarray(data.coffee()[:320, :448])
+    unit = (img / 255.0).astype(np.float32)
+    signed = unit * np.float32(2.0) - np.float32(1.0)
+    pl = pm.Payload(rng.bytes(8))
+    out = gpu.image_embed(Emu(signed.copy()), pl, FIXED, value_range=(-1, 1))
+    ref = image.embed(unit, pl, FIXED) * 2.0 - 1.0
+    np.testing.assert_allclose(out.a, ref, atol=2e-5)
+    assert out.a.min() >= -1.0 and out.a.max() <= 1.0 and out.a.min() < -0.9
+    det = gpu.image_detect(out, FIXED, value_range=(-1, 1))
+    assert det.found and det.payload == pl.data
+    assert det.score == pytest.approx(image.detect((out.a + 1) / 2, FIXED).score, abs=2e-3)
+    # read as [0, 1] the same samples are a different picture (half of them out of range)
+    with pytest.raises(ValueError, match=r"in \[0, 1\]"):
+        gpu.image_embed(Emu(signed.copy()), pl, FIXED)
+    # the public dispatch, the batch, the frame embedder and a float64 luma plane
+    out2 = pm.image.embed(Emu(signed.copy()), pl, FIXED, value_range=(-1, 1))
+    np.testing.assert_array_equal(out2.a, out.a)
+    assert pm.image.detect(out2, FIXED, value_range=(-1, 1)).payload == pl.data
+    both = gpu.image_embed_batch(Emu(np.stack([signed, signed])), pl, FIXED, value_range=(-1, 1))
+    np.testing.assert_array_equal(both.a[1], out.a)
+    assert [d.payload for d in pm.image.detect_batch(both, FIXED, value_range=(-1, 1))] == [pl.data] * 2
+    y = _core.image_luma(img).astype(np.float64) / 127.5 - 1.0
+    marked = gpu.LumaEmbedder(448, 320, pl, FIXED).mark(Emu(y.copy()), plane=True, value_range=(-1, 1))
+    cpu = image.LumaEmbedder(448, 320, pl, FIXED, informed="off").mark((y + 1.0) / 2.0)
+    np.testing.assert_allclose(marked.a, cpu * 2.0 - 1.0, atol=1e-6)
+
+
+def test_value_range_errors(emu: EmulatedDevice) -> None:
+    img = data.chelsea()
+    with pytest.raises(ValueError, match="applies to float pictures"):
+        gpu.image_embed(Emu(img), 1, FIXED, value_range=(-1, 1))
+    with pytest.raises(ValueError, match=r"value_range must be \(0, 1\) or \(-1, 1\)"):
+        gpu.image_detect(Emu(img), FIXED, value_range=(0, 255))
+    with pytest.raises(ValueError, match="value_range must be"):
+        gpu.LumaEmbedder(451, 300, 1, FIXED).mark(Emu(img), value_range="signed")
+    with pytest.raises(ValueError, match="CUDA arrays only"):
+        pm.image.embed(img, 1, FIXED, value_range=(-1, 1))
+    with pytest.raises(ValueError, match="CUDA arrays only"):
+        pm.image.detect(img, FIXED, value_range=(-1, 1))
+    assert not pm.image.detect(img, FIXED, value_range=(0.0, 1.0)).found  # the default, spelled out

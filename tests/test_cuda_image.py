@@ -269,3 +269,63 @@ def test_detect_batch_and_video_sum(key: pm.Key, rng: np.random.Generator) -> No
     total = gpu.work_luma(dev(marked), reduce="sum")
     np.testing.assert_allclose(total, per.astype(np.float64).sum(axis=0), rtol=1e-6)
     np.testing.assert_allclose(per[0], _core.image_luma(marked[0]), atol=1e-3)
+
+
+def test_fold_many_and_reliability() -> None:
+    """Many hypotheses over two whitened planes in one launch, and the reliability-weighted plane, against the
+    CPU fold and the host engine's weights."""
+    y = _core.image_luma(data.coffee())
+    h, w = y.shape
+    planes_host = image._HostPlanes(y)
+    planes = [planes_host.whiten(c) for c in (1.6, 3.2)]
+    devs = [(dev(p[0]), dev(p[1])) for p in planes]  # held while the kernels use them
+    hyps = [(0, 51.2, 0.0), (1, 102.4, 0.0), (0, 53.0, 0.04), (1, 99.0, -0.12), (0, 40.0, 0.0)]
+    out = torch.empty((len(hyps), 128, 128), dtype=torch.float64, device="cuda")
+    _core.cuda_image_fold_many(np.array([devs[p][0].data_ptr() for p, _, _ in hyps], np.uint64),
+                               np.array([x[1] for x in hyps]), np.array([x[2] for x in hyps]), h, w,
+                               out.data_ptr())  # fmt: skip
+    got = host(out)
+    for k, (p, period, theta) in enumerate(hyps):
+        np.testing.assert_allclose(got[k], _core.image_fold(planes[p][0], period, theta), rtol=0, atol=1e-9)
+    r = empty(h, w)
+    _core.cuda_image_reliability(devs[1][0].data_ptr(), devs[1][1].data_ptr(), 1, h, w, image.RELIABILITY_FLOOR,
+                                 r.data_ptr())  # fmt: skip
+    np.testing.assert_allclose(host(r), planes_host.reliability(planes[1])[0], rtol=1e-4, atol=1e-5)
+
+
+FIXED = pm.Key.from_bytes(bytes(range(7, 39)))
+
+
+@pytest.mark.parametrize("name", list(PHOTOS))
+def test_detect_full_search_matches_cpu(name: str) -> None:
+    """The device search (whitening, reliability weights, batched folds) against image.detect on crops,
+    rotations and unmarked pictures: same payloads; the statistic to rounding."""
+    from skimage import transform
+
+    m = image.embed(PHOTOS[name](), 0x0123456789ABCDEF, FIXED)
+    h, w = m.shape[:2]
+    cases = [m, np.ascontiguousarray(m[h // 4 : h // 4 + h // 2, w // 4 : w // 4 + w // 2]),
+             transform.rotate(m, 3.0, mode="reflect").astype(np.float32), PHOTOS[name]()]  # fmt: skip
+    for x in cases:
+        for fs in (False, True):
+            det = gpu.image_detect(dev(x), FIXED, full_search=fs)
+            ref = image.detect(x, FIXED, full_search=fs)
+            assert (det.found, det.payload) == (ref.found, ref.payload)
+            assert abs(det.score - ref.score) <= 0.01 * abs(ref.score) + 0.02
+            if ref.found:
+                assert det.details["period_px"] == pytest.approx(ref.details["period_px"], rel=2e-3)
+
+
+def test_value_range_signed(key: pm.Key, rng: np.random.Generator) -> None:
+    img = data.astronaut()
+    unit = (img / 255.0).astype(np.float32)
+    signed = unit * 2 - 1
+    pl = pm.Payload(rng.bytes(8))
+    got = host(gpu.image_embed(dev(signed), pl, key, value_range=(-1, 1)))
+    np.testing.assert_allclose(got, image.embed(unit, pl, key) * 2 - 1, rtol=0, atol=2e-5)
+    assert got.min() >= -1 and got.max() <= 1
+    det = gpu.image_detect(dev(got), key, value_range=(-1, 1))
+    assert det.found and det.payload == pl.data
+    chw = dev(np.ascontiguousarray(signed.transpose(2, 0, 1)))
+    out = pm.image.embed(chw, pl, key, value_range=(-1, 1))
+    np.testing.assert_allclose(host(out).transpose(1, 2, 0), got, rtol=0, atol=2e-5)

@@ -151,3 +151,28 @@ def test_without_device_raises_cuda_error(key: pm.Key) -> None:
     for call in calls:
         with pytest.raises(pm.CudaError, match="no usable CUDA device"):
             call()
+    # the core entry points raise CudaError too (a build without a driver, or without CUDA)
+    from provmark import _core
+
+    planes = np.array([0x7F00_0000_0000], np.uint64)
+    core_calls = [
+        lambda: _core.cuda_image_fold_many(planes, np.array([80.0]), np.array([0.0]), 64, 80, 0x7E00_0000_0000),
+        lambda: _core.cuda_image_reliability(0x7F00_0000_0000, 0x7D00_0000_0000, 1, 64, 80, 0.05, 0x7E00_0000_0000),
+    ]
+    for call in core_calls:
+        with pytest.raises(pm.CudaError):
+            call()
+
+
+def test_value_range_argument(key: pm.Key) -> None:
+    """value_range is checked before any device work (so these run without a device)."""
+    with pytest.raises(ValueError, match="applies to float pictures"):
+        gpu.image_embed(FakeCuda((64, 80, 3)), 5, key, value_range=(-1, 1))
+    with pytest.raises(ValueError, match=r"\(0, 1\) or \(-1, 1\)"):
+        gpu.image_detect(FakeCuda((64, 80, 3), "<f4"), key, value_range=(-1, 2))
+    with pytest.raises(ValueError, match="value_range"):
+        gpu.work_luma(FakeCuda((64, 80, 3), "<f4"), value_range=None)
+    with pytest.raises(TypeError, match="int16 is an audio sample type"):
+        gpu.image_embed(FakeCuda((64, 80, 3), "<i2"), 5, key)
+    with pytest.raises(TypeError, match="int16 is an audio sample type"):
+        gpu.LumaEmbedder(80, 64, 5, key).mark(FakeCuda((96, 80), "<i2"), plane=True)

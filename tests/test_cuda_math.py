@@ -64,6 +64,9 @@ void apply8(const uint8_t* s, const float* dd, long long n, uint8_t* o) {
 void applyf(const float* s, const float* dd, long long n, float* o) {
   for (long long i = 0; i < n; ++i) o[i] = apply_f32(s[i], dd[i]);
 }
+void applys(const float* s, const float* dd, long long n, float* o) {
+  for (long long i = 0; i < n; ++i) o[i] = apply_f32_signed(s[i], dd[i]);
+}
 void apply16(const uint16_t* s, const float* dd, long long n, int shift, float vmax, uint16_t* o) {
   for (long long i = 0; i < n; ++i) o[i] = apply_u16(s[i], dd[i], shift, vmax);
 }
@@ -90,6 +93,7 @@ def lib(tmp_path_factory: pytest.TempPathFactory) -> ctypes.CDLL:
     lib.luma.argtypes = [f32, ll, ctypes.c_float, f32]
     lib.apply8.argtypes = [u8, f32, ll, u8]
     lib.applyf.argtypes = [f32, f32, ll, f32]
+    lib.applys.argtypes = [f32, f32, ll, f32]
     lib.apply16.argtypes = [u16, f32, ll, ctypes.c_int, ctypes.c_float, u16]
     return lib
 
@@ -149,3 +153,252 @@ def test_apply_matches_reference(lib: ctypes.CDLL, rng: np.random.Generator) -> 
     f = ((v >> 6).astype(np.float32) / np.float32(1023)).clip(0, 1)
     ref16 = np.clip(np.rint(np.clip(f + dd / np.float32(255), 0, 1) * np.float32(1023)), 0, 1023).astype(np.uint16) << 6
     np.testing.assert_array_equal(o16, ref16)
+
+
+def test_apply_signed_range(lib: ctypes.CDLL, rng: np.random.Generator) -> None:
+    """Float samples in [-1, 1] (value_range=(-1, 1)) get the change of marking (s + 1) / 2 in [0, 1]."""
+    n = 100_000
+    dd = (rng.standard_normal(n) * 3).astype(np.float32)
+    s = (rng.random(n) * 2 - 1).astype(np.float32)
+    o = np.empty_like(s)
+    lib.applys(s, dd, n, o)
+    np.testing.assert_array_equal(o, np.clip(s + dd / np.float32(127.5), -1, 1))
+    u = np.clip((s + np.float32(1)) / np.float32(2) + dd / np.float32(255), 0, 1) * np.float32(2) - np.float32(1)
+    np.testing.assert_allclose(o, u, rtol=0, atol=3e-7)
+
+
+# ---- the kernel source of csrc/cuda/image_cuda.cu on host threads ---------------------------------------------------
+SHIM = r"""// Host emulation of the CUDA runtime pieces image_cuda.cu uses: blocks run one after another, each with
+// blockDim real threads and a barrier for __syncthreads; __shared__ variables are statics (one block at a time);
+// atomics are std::atomic_ref; device memory is host memory.
+#pragma once
+#include <atomic>
+#include <barrier>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <thread>
+#include <vector>
+#define __global__
+#define __device__
+#define __host__
+#define __forceinline__ inline
+#define __launch_bounds__(...)
+#define __shared__ static
+struct dim3 {
+  unsigned x = 1, y = 1, z = 1;
+  dim3(unsigned a = 1, unsigned b = 1, unsigned c = 1) : x(a), y(b), z(c) {}
+};
+inline thread_local dim3 threadIdx, blockIdx;
+inline dim3 blockDim, gridDim;
+inline std::barrier<>* g_bar = nullptr;
+inline void __syncthreads() { g_bar->arrive_and_wait(); }
+inline double atomicAdd(double* a, double v) { return std::atomic_ref<double>(*a).fetch_add(v); }
+inline unsigned atomicAdd(unsigned* a, unsigned v) { return std::atomic_ref<unsigned>(*a).fetch_add(v); }
+typedef int cudaError_t;
+constexpr cudaError_t cudaSuccess = 0;
+struct CUstream_st;
+typedef CUstream_st* cudaStream_t;
+enum cudaMemcpyKind { cudaMemcpyHostToDevice, cudaMemcpyDeviceToHost, cudaMemcpyDeviceToDevice };
+enum cudaMemoryType { cudaMemoryTypeHost, cudaMemoryTypeDevice, cudaMemoryTypeManaged };
+struct cudaPointerAttributes { cudaMemoryType type; int device; };
+inline cudaError_t cudaPointerGetAttributes(cudaPointerAttributes* a, const void*) {
+  a->type = cudaMemoryTypeDevice; a->device = 0; return 0; }
+inline cudaError_t cudaMalloc(void** p, std::size_t n) { *p = std::calloc(n, 1); return 0; }
+inline cudaError_t cudaFree(void* p) { std::free(p); return 0; }
+inline cudaError_t cudaMallocAsync(void** p, std::size_t n, cudaStream_t) { *p = std::calloc(n, 1); return 0; }
+inline cudaError_t cudaFreeAsync(void* p, cudaStream_t) { std::free(p); return 0; }
+inline cudaError_t cudaMemcpyAsync(void* d, const void* s, std::size_t n, cudaMemcpyKind, cudaStream_t) {
+  std::memcpy(d, s, n); return 0; }
+inline cudaError_t cudaMemsetAsync(void* d, int v, std::size_t n, cudaStream_t) { std::memset(d, v, n); return 0; }
+inline cudaError_t cudaStreamSynchronize(cudaStream_t) { return 0; }
+inline cudaError_t cudaGetDevice(int* d) { *d = 0; return 0; }
+inline cudaError_t cudaSetDevice(int) { return 0; }
+inline cudaError_t cudaGetLastError() { return 0; }
+inline const char* cudaGetErrorString(cudaError_t) { return "emulated"; }
+template <class... P, class... A>
+void launch(void (*k)(P...), dim3 grid, dim3 block, std::size_t, cudaStream_t, A... args) {
+  blockDim = block;
+  gridDim = grid;
+  const unsigned nt = block.x * block.y * block.z;
+  std::barrier<> bar(nt);
+  g_bar = &bar;
+  std::vector<std::thread> th;
+  for (unsigned t = 0; t < nt; ++t)
+    th.emplace_back([&, t] {
+      threadIdx = dim3(t % block.x, (t / block.x) % block.y, t / (block.x * block.y));
+      for (unsigned bz = 0; bz < grid.z; ++bz)
+        for (unsigned by = 0; by < grid.y; ++by)
+          for (unsigned bx = 0; bx < grid.x; ++bx) {
+            blockIdx = dim3(bx, by, bz);
+            k(args...);
+            bar.arrive_and_wait();  // the block is done before the next one reuses the statics
+          }
+    });
+  for (auto& x : th) x.join();
+}
+"""
+
+HALF_SHIM = r"""#pragma once
+#include <cstdint>
+#include <cstring>
+struct __half { _Float16 v; };
+inline float __half2float(__half h) { return static_cast<float>(h.v); }
+inline __half __float2half_rn(float f) { return __half{static_cast<_Float16>(f)}; }
+struct __nv_bfloat16 { std::uint16_t b; };
+inline float __bfloat162float(__nv_bfloat16 h) {
+  const std::uint32_t u = static_cast<std::uint32_t>(h.b) << 16; float f; std::memcpy(&f, &u, 4); return f; }
+inline __nv_bfloat16 __float2bfloat16_rn(float f) {
+  std::uint32_t u; std::memcpy(&u, &f, 4); u += 0x7FFFu + ((u >> 16) & 1u);
+  return __nv_bfloat16{static_cast<std::uint16_t>(u >> 16)}; }
+"""
+
+KERNEL_HARNESS = r"""
+using namespace provmark::image;
+extern "C" {
+int emu_fold_many(const std::uint64_t* planes, const double* periods, const double* thetas, long long k, long long h,
+                  long long w, double* out) {
+  std::vector<cuda::FoldHypothesis> hyps(k);
+  for (long long i = 0; i < k; ++i)
+    hyps[i] = cuda::FoldHypothesis{reinterpret_cast<const float*>(planes[i]), periods[i], thetas[i]};
+  cuda::FoldBatch b; b.hyps_host = hyps.data(); b.n_hyp = k; b.height = h; b.width = w; b.out = out;
+  cuda::fold_batch(b, 0); return 0;
+}
+int emu_reliability(const float* wv, const float* den, long long n, long long h, long long w, double floor,
+                    float* out) {
+  cuda::reliability(wv, den, n, h, w, floor, out, 0); return 0;
+}
+int emu_whiten(const float* y, long long n, long long h, long long w, double chip, float* out, float* den) {
+  cuda::whiten(y, n, h, w, chip, nullptr, out, den, 0); return 0;
+}
+static cuda::FrameView view(void* p, int type, long long n, long long h, long long w, float scale, float lo) {
+  cuda::FrameView v; v.data = p; v.type = static_cast<cuda::SampleType>(type); v.n = n; v.height = h; v.width = w;
+  v.channels = 3; v.stride_n = h * w * 3; v.stride_y = w * 3; v.stride_x = 3; v.stride_c = 1; v.scale = scale;
+  v.lo = lo; return v;
+}
+int emu_resample(void* rgb, int type, long long n, long long h, long long w, float scale, float lo, long long oh,
+                 long long ow, float* out) {
+  cuda::resample_area(view(rgb, type, n, h, w, scale, lo), out, oh, ow, 0); return 0;
+}
+int emu_embed(void* in, void* out, int type, long long n, long long h, long long w, float scale, float lo,
+              const float* tiles, double chip, double target) {
+  cuda::EmbedParams p; p.in = view(in, type, n, h, w, scale, lo); p.out = view(out, type, n, h, w, scale, lo);
+  p.tiles_host = tiles; p.chip = chip; p.target_rms = target;
+  cuda::embed(p, 0); return 0;
+}
+}
+"""
+
+
+def _host_source(cu: str) -> str:
+    """image_cuda.cu with every `kernel<<<grid, block, shmem, stream>>>(args)` (template kernels included)
+    rewritten to launch(kernel, grid, block, shmem, stream, args)."""
+    import re
+
+    out, i = [], 0
+    while (j := cu.find("<<<", i)) >= 0:
+        m = re.search(r"([A-Za-z_]\w*(?:<[\w:]*>)?)\s*$", cu[i:j])
+        assert m is not None
+        out.append(cu[i : i + m.start(1)])
+        k = cu.index(">>>", j)
+        p = q = cu.index("(", k)
+        depth = 0
+        while True:
+            depth += {"(": 1, ")": -1}.get(cu[q], 0)
+            if depth == 0:
+                break
+            q += 1
+        out.append(f"launch({m.group(1)}, {cu[j + 3 : k]}, {cu[p + 1 : q]})")
+        i = q + 1
+    out.append(cu[i:])
+    return "".join(out)
+
+
+@pytest.fixture(scope="module")
+def kernels(tmp_path_factory: pytest.TempPathFactory) -> ctypes.CDLL:
+    cxx = shutil.which("g++")
+    cu = CSRC / "cuda" / "image_cuda.cu"
+    if cxx is None or not cu.exists():
+        pytest.skip("needs g++ and the source tree (csrc/)")
+    d = tmp_path_factory.mktemp("image_cuda_host")
+    probe = "#include <barrier>\n#include <atomic>\nint main() { std::barrier<> b(1); double x = 0;"
+    probe += " std::atomic_ref<double>(x).fetch_add(1.0); _Float16 h = 1; return int(h) - 1; }\n"
+    (d / "probe.cpp").write_text(probe)
+    if subprocess.run([cxx, "-std=c++20", "-pthread", str(d / "probe.cpp"), "-o", str(d / "probe")]).returncode:
+        pytest.skip("g++ without C++20 <barrier> / atomic_ref<double> / _Float16")
+    (d / "inc").mkdir()
+    (d / "inc" / "cuda_runtime.h").write_text(SHIM)
+    (d / "inc" / "cuda_fp16.h").write_text(HALF_SHIM)
+    (d / "inc" / "cuda_bf16.h").write_text("#pragma once\n#include <cuda_fp16.h>\n")
+    (d / "all.cpp").write_text(_host_source(cu.read_text()) + KERNEL_HARNESS)
+    cmd = [cxx, "-std=c++20", "-O2", "-ffp-contract=off", "-pthread", "-shared", "-fPIC"]
+    cmd += ["-I", str(d / "inc"), "-I", str(CSRC), str(d / "all.cpp"), "-o", str(d / "k.so")]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-4000:]
+    lib = ctypes.CDLL(str(d / "k.so"))
+    f32, f64, u64 = (ndpointer(t, flags="C") for t in (np.float32, np.float64, np.uint64))
+    ll, dbl, fl, vp = ctypes.c_longlong, ctypes.c_double, ctypes.c_float, ctypes.c_void_p
+    lib.emu_fold_many.argtypes = [u64, f64, f64, ll, ll, ll, f64]
+    lib.emu_reliability.argtypes = [f32, f32, ll, ll, ll, dbl, f32]
+    lib.emu_whiten.argtypes = [f32, ll, ll, ll, dbl, f32, f32]
+    lib.emu_resample.argtypes = [vp, ctypes.c_int, ll, ll, ll, fl, fl, ll, ll, f32]
+    lib.emu_embed.argtypes = [vp, vp, ctypes.c_int, ll, ll, ll, fl, fl, f32, dbl, dbl]
+    return lib
+
+
+def test_kernels_on_host_threads_fold_many_and_reliability(kernels: ctypes.CDLL) -> None:
+    """fold_batch (many hypotheses over two planes in one launch) and reliability, run from the kernel source on
+    host threads, against the CPU kernels and the host engine's reliability weights."""
+    y = _core.image_luma(np.ascontiguousarray(data.chelsea()[100:196, 150:278]))  # 96 x 128
+    h, w = y.shape
+    host = image._HostPlanes(y)
+    planes = [host.whiten(c) for c in (1.6, 3.2)]
+    hyps = [(0, 51.2, 0.0), (1, 102.4, 0.0), (0, 53.0, 0.04), (1, 99.0, -0.12), (0, 40.0, 0.0)]
+    ptrs = np.array([planes[p][0].ctypes.data for p, _, _ in hyps], np.uint64)
+    periods = np.array([x[1] for x in hyps])
+    thetas = np.array([x[2] for x in hyps])
+    out = np.full((len(hyps), 128, 128), np.nan)
+    kernels.emu_fold_many(ptrs, periods, thetas, len(hyps), h, w, out)
+    for k, (p, period, theta) in enumerate(hyps):
+        # the same bins as the CPU fold; double sums in another order (atomics)
+        np.testing.assert_allclose(out[k], _core.image_fold(planes[p][0], period, theta), rtol=1e-12, atol=1e-12)
+    wv, den = planes[1]
+    got = np.empty_like(wv)
+    kernels.emu_reliability(wv, den, 1, h, w, image.RELIABILITY_FLOOR, got)
+    np.testing.assert_allclose(got, host.reliability(planes[1])[0], rtol=2e-6, atol=1e-6)
+    # two planes in one call: each gets its own means
+    two_w, two_d = np.stack([planes[0][0], wv]), np.stack([planes[0][1], den])
+    got2 = np.empty_like(two_w)
+    kernels.emu_reliability(two_w, two_d, 2, h, w, image.RELIABILITY_FLOOR, got2)
+    np.testing.assert_allclose(got2[1], got, rtol=0, atol=0)
+    np.testing.assert_allclose(got2[0], host.reliability(planes[0])[0], rtol=2e-6, atol=1e-6)
+    # whitening from the kernel source against the CPU's
+    wk, dk = np.empty_like(y), np.empty_like(y)
+    kernels.emu_whiten(y, 1, h, w, 3.2, wk, dk)
+    np.testing.assert_allclose(dk, den, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(wk, wv, rtol=0, atol=1e-4 * float(np.abs(wv).max()))
+
+
+def test_kernels_on_host_threads_signed_float_range(kernels: ctypes.CDLL, rng: np.random.Generator) -> None:
+    """value_range=(-1, 1) in the kernels: luma (resampled) and the marked pixels of float32 [-1, 1] frames equal
+    those of the same frames scaled to [0, 1], scaled back."""
+    img = np.ascontiguousarray(data.coffee()[:80, :112])
+    unit = (img / 255.0).astype(np.float32)
+    signed = np.ascontiguousarray(unit * np.float32(2) - np.float32(1))
+    h, w = unit.shape[:2]
+    outs = [np.empty((1, 40, 56), np.float32) for _ in range(2)]
+    kernels.emu_resample(unit.ctypes.data, 2, 1, h, w, 255.0, 0.0, 40, 56, outs[0])
+    kernels.emu_resample(signed.ctypes.data, 2, 1, h, w, 127.5, -1.0, 40, 56, outs[1])
+    np.testing.assert_allclose(outs[1], outs[0], rtol=0, atol=2e-4)
+    np.testing.assert_allclose(outs[0][0], _core.image_resample(_core.image_luma(unit), 40, 56), rtol=0, atol=2e-4)
+    tiles = rng.standard_normal((1, 32, 32)).astype(np.float32)
+    mu, ms = np.empty_like(unit), np.empty_like(signed)
+    kernels.emu_embed(unit.ctypes.data, mu.ctypes.data, 2, 1, h, w, 255.0, 0.0, tiles, 2.0, 1.75)
+    kernels.emu_embed(signed.ctypes.data, ms.ctypes.data, 2, 1, h, w, 127.5, -1.0, tiles, 2.0, 1.75)
+    assert np.abs(mu - unit).max() > 1e-3  # marked
+    np.testing.assert_allclose(ms, mu * 2 - 1, rtol=0, atol=2e-6)
+    assert ms.min() >= -1.0 and ms.max() <= 1.0
+    # in place takes the stored-mask pass: same pixels
+    inplace = signed.copy()
+    kernels.emu_embed(inplace.ctypes.data, inplace.ctypes.data, 2, 1, h, w, 127.5, -1.0, tiles, 2.0, 1.75)
+    np.testing.assert_array_equal(inplace, ms)

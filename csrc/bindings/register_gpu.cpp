@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "cuda/image_cuda.h"
 
@@ -71,7 +72,7 @@ void register_gpu(py::module_& m) {
       "(internal; built by provmark.gpu).")
       .def(py::init([](std::uintptr_t ptr, const std::string& dtype, long long n, long long height,
                        long long width, int channels, long long stride_n, long long stride_y,
-                       long long stride_x, long long stride_c, float scale, int shift, float vmax) {
+                       long long stride_x, long long stride_c, float scale, int shift, float vmax, float lo) {
              pc::FrameView v;
              v.data = as_ptr(ptr);
              v.type = sample_type(dtype);
@@ -86,14 +87,17 @@ void register_gpu(py::module_& m) {
              v.scale = scale;
              v.shift = shift;
              v.vmax = vmax;
+             v.lo = lo;
              return v;
            }),
            py::arg("ptr"), py::arg("dtype"), py::arg("n"), py::arg("height"), py::arg("width"),
            py::arg("channels"), py::arg("stride_n"), py::arg("stride_y"), py::arg("stride_x"),
-           py::arg("stride_c"), py::arg("scale"), py::arg("shift") = 0, py::arg("vmax") = 0.0f)
+           py::arg("stride_c"), py::arg("scale"), py::arg("shift") = 0, py::arg("vmax") = 0.0f,
+           py::arg("lo") = 0.0f)
       .def_property_readonly("ptr",
                              [](const pc::FrameView& v) { return reinterpret_cast<std::uintptr_t>(v.data); })
       .def_property_readonly("dtype", [](const pc::FrameView& v) { return sample_name(v.type); })
+      .def_property_readonly("lo", [](const pc::FrameView& v) { return v.lo; })
       .def_property_readonly(
           "shape", [](const pc::FrameView& v) { return py::make_tuple(v.n, v.height, v.width, v.channels); })
       .def_property_readonly("strides",
@@ -179,6 +183,56 @@ void register_gpu(py::module_& m) {
       py::arg("w"), py::arg("n"), py::arg("height"), py::arg("width"), py::arg("period"), py::arg("theta"),
       py::arg("out"), py::arg("side") = kTile * kBins, py::arg("stream") = 0,
       "Fold N whitened planes into out[N, side, side] (device float64).");
+  m.def(
+      "cuda_image_fold_many",
+      [](const py::array& planes_any, const py::array& periods_any, const py::array& thetas_any, long long h,
+         long long wd, std::uintptr_t out, int side, std::uintptr_t stream) {
+        if (!py::isinstance<py::array_t<std::uint64_t>>(planes_any) ||
+            !py::isinstance<py::array_t<double>>(periods_any) || !py::isinstance<py::array_t<double>>(thetas_any))
+          throw py::type_error("cuda_image_fold_many: planes must be uint64, periods and thetas float64 arrays");
+        const auto planes = py::reinterpret_borrow<py::array>(planes_any);
+        const auto periods = py::reinterpret_borrow<py::array>(periods_any);
+        const auto thetas = py::reinterpret_borrow<py::array>(thetas_any);
+        if (planes.ndim() != 1 || periods.ndim() != 1 || thetas.ndim() != 1 || planes.shape(0) < 1 ||
+            periods.shape(0) != planes.shape(0) || thetas.shape(0) != planes.shape(0))
+          throw std::invalid_argument(
+              "cuda_image_fold_many: planes, periods and thetas must be 1-D arrays of one length >= 1");
+        const std::size_t k = static_cast<std::size_t>(planes.shape(0));
+        const auto* pp = static_cast<const std::uint64_t*>(
+            host_buffer(planes, k * sizeof(std::uint64_t), false, "cuda_image_fold_many"));
+        const auto* pe =
+            static_cast<const double*>(host_buffer(periods, k * sizeof(double), false, "cuda_image_fold_many"));
+        const auto* th =
+            static_cast<const double*>(host_buffer(thetas, k * sizeof(double), false, "cuda_image_fold_many"));
+        std::vector<pc::FoldHypothesis> hyps(k);
+        for (std::size_t i = 0; i < k; ++i)
+          hyps[i] = pc::FoldHypothesis{static_cast<const float*>(as_ptr(static_cast<std::uintptr_t>(pp[i]))),
+                                       pe[i], th[i]};
+        pc::FoldBatch b;
+        b.hyps_host = hyps.data();
+        b.n_hyp = static_cast<long long>(k);
+        b.height = h;
+        b.width = wd;
+        b.side = side;
+        b.out = static_cast<double*>(as_ptr(out));
+        py::gil_scoped_release release;
+        pc::fold_batch(b, stream);
+      },
+      py::arg("planes"), py::arg("periods"), py::arg("thetas"), py::arg("height"), py::arg("width"),
+      py::arg("out"), py::arg("side") = kTile * kBins, py::arg("stream") = 0,
+      "Fold K hypotheses (plane pointer k: a whitened [height, width] float32 plane, lattice periods[k], "
+      "thetas[k]) into out[K, side, side] (device float64) in one launch.");
+  m.def(
+      "cuda_image_reliability",
+      [](std::uintptr_t w, std::uintptr_t den, long long n, long long h, long long wd, double floor,
+         std::uintptr_t out, std::uintptr_t stream) {
+        py::gil_scoped_release release;
+        pc::reliability(static_cast<const float*>(as_ptr(w)), static_cast<const float*>(as_ptr(den)), n, h, wd,
+                        floor, static_cast<float*>(as_ptr(out)), stream);
+      },
+      py::arg("w"), py::arg("den"), py::arg("n"), py::arg("height"), py::arg("width"), py::arg("floor"),
+      py::arg("out"), py::arg("stream") = 0,
+      "Reliability-weighted planes out[N, H, W] of N whitened planes and their denominators (device float32).");
   m.def(
       "cuda_sum_planes",
       [](std::uintptr_t src, long long n, long long plane, std::uintptr_t out, std::uintptr_t stream) {

@@ -87,6 +87,14 @@ PROVMARK_HD float apply_f32(float s, float dd) { return min_f(1.0f, max_f(0.0f, 
 PROVMARK_HD double apply_f64(double s, float dd) {
   return min_d(1.0, max_d(0.0, add_rn(s, static_cast<double>(dd) / 255.0)));
 }
+// Float samples in [-1, 1] (provmark.gpu's value_range=(-1, 1)): the same change as marking (s + 1) / 2 in
+// [0, 1] and mapping back, i.e. 2 dd / 255 = dd / 127.5 in sample units, clipped to [-1, 1].
+PROVMARK_HD float apply_f32_signed(float s, float dd) {
+  return min_f(1.0f, max_f(-1.0f, add_rn(s, dd / 127.5f)));
+}
+PROVMARK_HD double apply_f64_signed(double s, float dd) {
+  return min_d(1.0, max_d(-1.0, add_rn(s, static_cast<double>(dd) / 127.5)));
+}
 
 // High-bit-depth luma samples (image.LumaEmbedder.mark for uint16 planes, video's LumaView with a bit
 // shift): the sample is v >> shift in [0, vmax]; it is marked as the float v / vmax in [0, 1] and written

@@ -9,6 +9,7 @@
 #include <cuda_runtime.h>
 
 #include <cmath>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -96,6 +97,65 @@ __global__ void analysis_kernel(ClipView x, int hop, int top, const double* tab,
 }
 
 // ---- projections ---------------------------------------------------------------------------------------
+// Order-statistic selection by radix: doubles mapped to unsigned keys in the same order (sign bit set for
+// positives, all bits flipped for negatives), then 8 passes of 8 bits, each a 256-bin histogram (shared
+// memory atomics) of the keys that share the prefix chosen so far. The key of rank r (values below it plus
+// equal values before it) is the r-th order statistic, exactly: the value numpy's sort puts at index r.
+constexpr int kSelBands = 16;  // bands selected together (a 16 KB histogram)
+
+__device__ unsigned long long order_key(double v) {
+  unsigned long long b;
+  memcpy(&b, &v, sizeof b);
+  return (b >> 63) ? ~b : (b | 0x8000000000000000ULL);
+}
+
+__device__ double from_order_key(unsigned long long k) {
+  const unsigned long long b = (k >> 63) ? (k & 0x7fffffffffffffffULL) : ~k;
+  double v;
+  memcpy(&v, &b, sizeof v);
+  return v;
+}
+
+// out[qq] = the value of rank r (0-based) of column q0 + qq of v [nj, nb], for qq < nq (nq <= kSelBands).
+// Called by every thread of the block; out is shared memory.
+__device__ void select_rank(const double* v, long long nj, int nb, int q0, int nq, long long r, double* out) {
+  __shared__ unsigned int hist[kSelBands * 256];
+  __shared__ unsigned long long prefix[kSelBands];
+  __shared__ long long rest[kSelBands];
+  if (threadIdx.x < nq) {
+    prefix[threadIdx.x] = 0;
+    rest[threadIdx.x] = r;
+  }
+  for (int pass = 0; pass < 8; ++pass) {
+    const int shift = 56 - 8 * pass;
+    const unsigned long long mask = pass == 0 ? 0ULL : ~0ULL << (64 - 8 * pass);
+    for (int i = threadIdx.x; i < kSelBands * 256; i += blockDim.x) hist[i] = 0;
+    __syncthreads();
+    for (long long idx = threadIdx.x; idx < nj * nq; idx += blockDim.x) {
+      const long long j = idx / nq;
+      const int qq = static_cast<int>(idx % nq);
+      const unsigned long long key = order_key(v[j * nb + q0 + qq]);
+      if ((key & mask) == prefix[qq]) atomicAdd(&hist[qq * 256 + static_cast<int>((key >> shift) & 255)], 1u);
+    }
+    __syncthreads();
+    if (threadIdx.x < nq) {
+      const int qq = threadIdx.x;
+      long long rr = rest[qq];
+      int dgt = 0;
+      for (; dgt < 255; ++dgt) {
+        const long long c = hist[qq * 256 + dgt];
+        if (rr < c) break;
+        rr -= c;
+      }
+      prefix[qq] |= static_cast<unsigned long long>(dgt) << shift;
+      rest[qq] = rr;
+    }
+    __syncthreads();
+  }
+  if (threadIdx.x < nq) out[threadIdx.x] = from_order_key(prefix[threadIdx.x]);
+  __syncthreads();
+}
+
 struct ProjectDev {
   const double* cs;
   long long nfr;
@@ -107,6 +167,7 @@ struct ProjectDev {
   double log_floor;
   const double* speeds;
   int nspeeds;
+  bool per_clip;
   double w0, w1;
   long long rows, ne_max;
   double* ebuf;  // [B * S, ne_max, nb]: band energies, then log cell energies
@@ -117,13 +178,14 @@ struct ProjectDev {
 
 // Block (speed s, clip b). Mirrors projections() of audio_cpu.cpp: 1. speed-mapped band energies per hop;
 // 2. cumulated over time (one thread per band, in time order) and log cell energies; 3. per-band noise
-// floors (10th percentile by exact ranks, numpy's linear method, or the minimum under 20 rows); 4. p, w.
+// floors (10th percentile from two exact order statistics, numpy's linear method, or the minimum under 20
+// rows); 4. p, w.
 __global__ void projections_kernel(ProjectDev d) {
   const int s = blockIdx.x;
   const long long b = blockIdx.y;
   const long long bs = b * d.nspeeds + s;
   const int nb = d.nb, L = d.group, ch = d.cell_hops;
-  const double speed = d.speeds[s];
+  const double speed = d.speeds[d.per_clip ? bs : s];
   const long long ne = energy_rows(d.nfr, speed);
   const long long nj = ne >= ch ? ne - ch + 1 : 0;
   const long long W = d.top + 1;
@@ -134,7 +196,7 @@ __global__ void projections_kernel(ProjectDev d) {
   double* wout = d.w + bs * d.rows * d.ng;
   __shared__ double pos[kMaxBands + 1];
   __shared__ double floor_b[kMaxBands];
-  __shared__ double va_s, vb_s;
+  __shared__ double va_s[kSelBands], vb_s[kSelBands];
   // rows past nj are zero
   for (long long i = nj * d.ng + threadIdx.x; i < d.rows * d.ng; i += blockDim.x) pout[i] = wout[i] = 0.0;
   if (nj == 0) return;  // uniform across the block
@@ -183,23 +245,14 @@ __global__ void projections_kernel(ProjectDev d) {
     long long lo = static_cast<long long>(lo_d);
     if (lo > nj - 1) lo = nj - 1;
     const long long hi = lo + 1 < nj - 1 ? lo + 1 : nj - 1;
-    for (int q = 0; q < nb; ++q) {
-      // the element of rank r (ties broken by row) is the r-th order statistic
-      for (long long i = threadIdx.x; i < nj; i += blockDim.x) {
-        const double vi = v[i * nb + q];
-        long long r = 0;
-        for (long long k = 0; k < nj; ++k) {
-          const double vk = v[k * nb + q];
-          r += (vk < vi || (vk == vi && k < i)) ? 1 : 0;
-        }
-        if (r == lo) va_s = vi;
-        if (r == lo + 1) vb_s = vi;
-      }
-      __syncthreads();
-      if (threadIdx.x == 0) {
-        const double va = va_s, vb = hi != lo ? vb_s : va_s;
+    for (int q0 = 0; q0 < nb; q0 += kSelBands) {
+      const int nq = nb - q0 < kSelBands ? nb - q0 : kSelBands;
+      select_rank(v, nj, nb, q0, nq, lo, va_s);
+      if (hi != lo) select_rank(v, nj, nb, q0, nq, hi, vb_s);  // uniform across the block
+      if (threadIdx.x < nq) {
+        const double va = va_s[threadIdx.x], vb = hi != lo ? vb_s[threadIdx.x] : va;
         const double t = idxf - lo_d, diff = vb - va;
-        floor_b[q] = t >= 0.5 ? vb - diff * (1.0 - t) : va + diff * t;
+        floor_b[q0 + threadIdx.x] = t >= 0.5 ? vb - diff * (1.0 - t) : va + diff * t;
       }
       __syncthreads();
     }
@@ -285,6 +338,10 @@ struct EmbedDev {
   ClipView x;
   int C, H, n, ch, L, ng, nb, G, T, lo, hi;
   long long ncells, nfr;  // cells, frames (ncells * ch)
+  long long t0;           // cell index of cell 0 (streaming)
+  long long nout;         // output samples per channel
+  double* bucket_state;   // [B] or null (EmbedCarry::bucket)
+  double* acc;            // [B, C, H] or null (EmbedCarry::acc)
   const int32_t* edges;   // [nb + 1]
   const double* chips;    // [G, L]
   const double* dither;   // [T, G]
@@ -358,7 +415,7 @@ __global__ void embed_moves_kernel(EmbedDev d, long long total) {
   const long long idx = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (idx >= total) return;
   const long long t = idx % d.ncells;
-  const int tb = static_cast<int>(t % d.T);
+  const int tb = static_cast<int>((d.t0 + t) % d.T);
   const double* ce = d.ce + idx * d.nb;
   double* dv = d.dv + idx * d.nb;
   double v[kMaxBands];
@@ -378,11 +435,12 @@ __global__ void embed_moves_kernel(EmbedDev d, long long total) {
 __global__ void embed_budget_kernel(EmbedDev d, long long batch) {
   const long long b = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (b >= batch) return;
-  double bucket = 0.0;
+  double bucket = d.t0 > 0 && d.bucket_state != nullptr ? d.bucket_state[b] : 0.0;
   for (long long t = 0; t < d.ncells; ++t) {
     const long long i = b * d.ncells + t;
     d.scale[i] = budget_step(d.dist[i], d.etot[i], d.k_global, d.k_local, d.leak, &bucket);
   }
+  if (d.bucket_state != nullptr) d.bucket_state[b] = bucket;
 }
 
 // Block (frame f, clip b): per channel, the sine-windowed frame's DFT over bins [lo, hi), times the cell's
@@ -437,20 +495,48 @@ __global__ void embed_filter_kernel(EmbedDev d) {
   }
 }
 
-// Thread per output sample: x + the two overlapping frames' change, stored (clipped) in the output type.
+// Thread per output sample: x + the two overlapping frames' change (in hop 0 of a continued stream: the
+// previous call's last hop), stored (clipped) in the output type.
 __global__ void embed_output_kernel(EmbedDev d, ClipOut o, long long total) {
   const long long idx = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (idx >= total) return;
-  const long long s = idx % d.x.nsamples;
-  const long long bc = idx / d.x.nsamples;
+  const long long s = idx % d.nout;
+  const long long bc = idx / d.nout;
   const long long c = bc % d.C, b = bc / d.C;
   const long long q = s / d.H, r = s % d.H;
   const double* fr = d.dfr + (b * d.C + c) * d.nfr * d.n;
   double delta = fr[q * d.n + r];
-  if (q >= 1) delta += fr[(q - 1) * d.n + r + d.H];
+  if (q >= 1)
+    delta += fr[(q - 1) * d.n + r + d.H];
+  else if (d.t0 > 0 && d.acc != nullptr)
+    delta += d.acc[bc * d.H + r];
   const double xv = clip_sample(d.x, b, c, s);
   store_sample(o.data, o.type, static_cast<std::size_t>(b * o.stride_b + c * o.stride_c + s * o.stride_t),
                xv + delta, true);
+}
+
+// Thread per (clip, channel, sample of the last hop): the change the next call adds to its first hop.
+__global__ void embed_carry_kernel(EmbedDev d, long long total) {
+  const long long idx = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (idx >= total) return;
+  const long long bc = idx / d.H, r = idx % d.H;
+  d.acc[idx] = d.dfr[(bc * d.nfr + d.nfr - 1) * d.n + d.H + r];
+}
+
+// Thread per sample: out = x converted (no clipping of floats; int16 rounded by store_sample).
+__global__ void copy_kernel(ClipView x, ClipOut o, long long total) {
+  const long long idx = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (idx >= total) return;
+  const long long s = idx % x.nsamples, bc = idx / x.nsamples;
+  const long long c = bc % x.channels, b = bc / x.channels;
+  const double v =
+      load_sample(x.data, x.type, static_cast<std::size_t>(b * x.stride_b + c * x.stride_c + s * x.stride_t));
+  store_sample(o.data, o.type, static_cast<std::size_t>(b * o.stride_b + c * o.stride_c + s * o.stride_t), v,
+               false);
+}
+
+bool known_type(SampleType t) {
+  return t == SampleType::kF32 || t == SampleType::kF64 || t == SampleType::kI16;
 }
 
 }  // namespace
@@ -458,8 +544,8 @@ __global__ void embed_output_kernel(EmbedDev d, ClipOut o, long long total) {
 void analysis(const ClipView& x, int hop, int top, double* cs, std::uintptr_t stream) {
   const char* fn = "audio analysis (CUDA)";
   if (x.data == nullptr || cs == nullptr) throw InvalidArgument(std::string(fn) + ": null pointer");
-  if (x.type != SampleType::kF32 && x.type != SampleType::kF64)
-    throw InvalidArgument(std::string(fn) + ": samples must be float32 or float64");
+  if (!known_type(x.type))
+    throw InvalidArgument(std::string(fn) + ": samples must be float32, float64 or int16");
   if (x.batch < 1 || x.channels < 1 || x.channels > 16 || x.nsamples < 1)
     throw InvalidArgument(std::string(fn) + ": need batch >= 1, channels in [1, 16], samples >= 1");
   if (hop < 8 || hop > kMaxHop)
@@ -501,7 +587,8 @@ void projections(const ProjectBatch& b, std::uintptr_t stream) {
     throw InvalidArgument(std::string(fn) + ": need cell_hops >= 1, log_floor > 0, w1 > 0");
   if (b.nspeeds < 1 || b.nspeeds > 65535) throw InvalidArgument(std::string(fn) + ": need 1..65535 speeds");
   long long ne_max = 0;
-  for (int i = 0; i < b.nspeeds; ++i) {
+  const int nsp = b.per_clip ? static_cast<int>(b.batch * b.nspeeds) : b.nspeeds;
+  for (int i = 0; i < nsp; ++i) {
     if (!(b.speeds[i] >= 0.5 && b.speeds[i] <= 2.0))
       throw InvalidArgument(std::string(fn) + ": speeds must be in [0.5, 2]");
     const long long ne = energy_rows(b.nfr, b.speeds[i]);
@@ -513,13 +600,13 @@ void projections(const ProjectBatch& b, std::uintptr_t stream) {
   const cudaStream_t s = as_stream(stream);
   Table<int32_t> edges(b.edges, std::size_t(nb) + 1, s);
   Table<double> chips(b.chips, std::size_t(nb), s);
-  Table<double> speeds(b.speeds, std::size_t(b.nspeeds), s);
+  Table<double> speeds(b.speeds, std::size_t(nsp), s);
   const std::size_t series = std::size_t(b.batch) * b.nspeeds;
   StreamBuffer<double> ebuf(series * std::size_t(ne_max) * nb, s);
   StreamBuffer<double> cum(series * std::size_t(ne_max + 1) * nb, s);
-  ProjectDev d{b.cs,        b.nfr,       b.top,       edges.get(),  b.ng,      b.group, nb,
-               chips.get(), b.cell_hops, b.log_floor, speeds.get(), b.nspeeds, b.w0,    b.w1,
-               b.rows,      ne_max,      ebuf.get(),  cum.get(),    b.p,       b.w};
+  ProjectDev d{b.cs,        b.nfr,       b.top,       edges.get(),  b.ng,      b.group,    nb,
+               chips.get(), b.cell_hops, b.log_floor, speeds.get(), b.nspeeds, b.per_clip, b.w0,
+               b.w1,        b.rows,      ne_max,      ebuf.get(),   cum.get(), b.p,        b.w};
   projections_kernel<<<dim3(static_cast<unsigned>(b.nspeeds), static_cast<unsigned>(b.batch)), kThreads, 0,
                        s>>>(d);
   check_launch(fn);
@@ -550,19 +637,20 @@ void fold(const FoldBatch& b, std::uintptr_t stream) {
   check_launch(fn);
 }
 
-void embed(const EmbedParams& p, const ClipView& x, const ClipOut& out, std::uintptr_t stream) {
+void embed(const EmbedParams& p, const ClipView& x, const ClipOut& out, std::uintptr_t stream,
+           const EmbedCarry* carry) {
   const char* fn = "audio embed (CUDA)";
   const int L = p.group, nb = p.ng * p.group, H = p.hop, n = 2 * p.hop;
   if (x.data == nullptr || out.data == nullptr || p.edges == nullptr || p.chips == nullptr ||
       p.dither == nullptr || p.bits == nullptr)
     throw InvalidArgument(std::string(fn) + ": null pointer");
-  if ((x.type != SampleType::kF32 && x.type != SampleType::kF64) ||
-      (out.type != SampleType::kF32 && out.type != SampleType::kF64))
-    throw InvalidArgument(std::string(fn) + ": samples must be float32 or float64");
+  if (!known_type(x.type) || !known_type(out.type))
+    throw InvalidArgument(std::string(fn) + ": samples must be float32, float64 or int16");
   if (x.batch < 1 || x.batch > 65535 || x.channels != p.channels || p.channels < 1 || p.channels > 16 ||
-      x.nsamples < n)
+      x.nsamples < (carry != nullptr ? 1 : n))
     throw InvalidArgument(std::string(fn) +
-                          ": need 1..65535 clips of p.channels (1..16) channels, >= 2 hop samples");
+                          ": need 1..65535 clips of p.channels (1..16) channels, >= 2 hop " +
+                          "samples (>= 1 when continuing a stream)");
   if (H < 8 || H > kMaxHop)
     throw InvalidArgument(std::string(fn) + ": hop must be in [8, " + std::to_string(kMaxHop) + "]");
   if (L < 2 || L > kMaxGroup || L % 2 || p.ng < 1 || p.ng > p.n_groups || nb > kMaxBands)
@@ -575,8 +663,13 @@ void embed(const EmbedParams& p, const ClipView& x, const ClipOut& out, std::uin
     if (p.edges[q] < 1 || p.edges[q] > H - 1 || (q > 0 && p.edges[q] <= p.edges[q - 1]))
       throw InvalidArgument(std::string(fn) + ": band edges must increase within [1, hop - 1]");
   const long long span = static_cast<long long>(p.cell_hops) * H;
-  const long long ncells = (x.nsamples + span - 1) / span;
+  const bool whole = carry != nullptr && carry->whole_cells;
+  if (carry != nullptr && (carry->t0 < 0 || carry->bucket == nullptr || carry->acc == nullptr))
+    throw InvalidArgument(std::string(fn) + ": a carry needs t0 >= 0 and bucket / acc buffers");
+  const long long ncells = whole ? (x.nsamples - H) / span : (x.nsamples + span - 1) / span;
+  if (ncells < 1) throw InvalidArgument(std::string(fn) + ": whole-cell mode needs >= one cell plus one hop");
   const long long nfr = ncells * p.cell_hops;
+  const long long nout = whole ? ncells * span : x.nsamples;
   if (ncells > 0x7fffffffLL / p.cell_hops) throw InvalidArgument(std::string(fn) + ": clip too long");
   std::vector<double> tab(4 * std::size_t(n));
   for (int i = 0; i < n; ++i) {
@@ -596,13 +689,17 @@ void embed(const EmbedParams& p, const ClipView& x, const ClipOut& out, std::uin
   const std::size_t cells = std::size_t(x.batch) * ncells;
   StreamBuffer<double> ce(cells * nb, s), etot(cells, s), dv(cells * nb, s), dist(cells, s), scale(cells, s);
   StreamBuffer<double> dfr(std::size_t(x.batch) * p.channels * nfr * n, s);
-  EmbedDev d{x,           p.channels,   H,          n,          p.cell_hops,
-             L,           p.ng,         nb,         p.n_groups, p.block_cells,
-             p.edges[0],  p.edges[nb],  ncells,     nfr,        edges.get(),
-             chips.get(), dither.get(), bits.get(), dtab.get(), p.step,
-             p.gamma,     p.cap,        p.alpha,    p.k_global, p.k_local,
-             p.leak,      p.log_floor,  ce.get(),   etot.get(), dv.get(),
-             dist.get(),  scale.get(),  dfr.get()};
+  EmbedDev d{
+      x,          p.channels,    H,           n,           p.cell_hops,  L,          p.ng,        nb,
+      p.n_groups, p.block_cells, p.edges[0],  p.edges[nb], ncells,       nfr,        0,           nout,
+      nullptr,    nullptr,       edges.get(), chips.get(), dither.get(), bits.get(), dtab.get(),  p.step,
+      p.gamma,    p.cap,         p.alpha,     p.k_global,  p.k_local,    p.leak,     p.log_floor, ce.get(),
+      etot.get(), dv.get(),      dist.get(),  scale.get(), dfr.get()};
+  if (carry != nullptr) {
+    d.t0 = carry->t0;
+    d.bucket_state = carry->bucket;
+    d.acc = carry->acc;
+  }
   const int nk = d.hi - d.lo;
   const unsigned gb = static_cast<unsigned>(x.batch);
   embed_energy_kernel<<<dim3(static_cast<unsigned>(ncells), gb), kThreads,
@@ -617,10 +714,31 @@ void embed(const EmbedParams& p, const ClipView& x, const ClipOut& out, std::uin
   embed_filter_kernel<<<dim3(static_cast<unsigned>(nfr), gb), kThreads,
                         (std::size_t(n) + 2 * std::size_t(nk) + nb) * sizeof(double), s>>>(d);
   check_launch(fn);
-  const long long total = x.batch * x.channels * x.nsamples;
+  const long long total = x.batch * x.channels * nout;
   const long long blocks = (total + kThreads - 1) / kThreads;
   if (blocks > 0x7fffffffLL) throw InvalidArgument(std::string(fn) + ": batch too large");
   embed_output_kernel<<<static_cast<unsigned>(blocks), kThreads, 0, s>>>(d, out, total);
+  check_launch(fn);
+  if (carry != nullptr) {  // after the output kernel has read the previous call's acc
+    const long long nacc = x.batch * x.channels * H;
+    embed_carry_kernel<<<static_cast<unsigned>((nacc + kThreads - 1) / kThreads), kThreads, 0, s>>>(d, nacc);
+    check_launch(fn);
+  }
+}
+
+void copy(const ClipView& x, const ClipOut& out, std::uintptr_t stream) {
+  const char* fn = "audio copy (CUDA)";
+  if (x.data == nullptr || out.data == nullptr) throw InvalidArgument(std::string(fn) + ": null pointer");
+  if (!known_type(x.type) || !known_type(out.type))
+    throw InvalidArgument(std::string(fn) + ": samples must be float32, float64 or int16");
+  if (x.batch < 1 || x.channels < 1 || x.nsamples < 1)
+    throw InvalidArgument(std::string(fn) + ": need batch, channels and samples >= 1");
+  const long long total = x.batch * x.channels * x.nsamples;
+  const long long blocks = (total + kThreads - 1) / kThreads;
+  if (blocks > 0x7fffffffLL) throw InvalidArgument(std::string(fn) + ": too many samples");
+  DeviceGuard g(image::cuda::pointer_device(x.data));
+  const cudaStream_t s = as_stream(stream);
+  copy_kernel<<<static_cast<unsigned>(blocks), kThreads, 0, s>>>(x, out, total);
   check_launch(fn);
 }
 

@@ -22,7 +22,8 @@ namespace provmark::audio::cuda {
 
 constexpr int kMaxHop = 1024;  // largest hop the device analysis takes (frame of 2 hop in shared memory)
 
-// B clips of C channels and n samples each in device memory; strides in elements. float32 / float64 only.
+// B clips of C channels and n samples each in device memory; strides in elements. float32 / float64 in
+// [-1, 1], or int16 (value / 32768, as load_sample reads it).
 struct ClipView {
   const void* data = nullptr;
   SampleType type = SampleType::kF64;
@@ -47,8 +48,9 @@ struct ProjectBatch {
   const double* chips = nullptr;  // host [>= ng, group]
   int cell_hops = 0;
   double log_floor = 0.0;
-  const double* speeds = nullptr;  // host [nspeeds], each in [0.5, 2]
+  const double* speeds = nullptr;  // host [nspeeds] (or [batch, nspeeds] with per_clip), each in [0.5, 2]
   int nspeeds = 0;
+  bool per_clip = false;  // speeds differ per clip: speeds[b * nspeeds + s] (the sub-hop re-analyses)
   double w0 = 0.0, w1 = 1.0;
   long long rows = 0;   // R: row stride of the outputs, >= projection_rows() of every speed (checked)
   double* p = nullptr;  // device [B, nspeeds, R, ng]; rows past a speed's count are set to 0
@@ -84,12 +86,31 @@ struct ClipOut {
   long long stride_b = 0, stride_c = 0, stride_t = 1;
 };
 
+// State carried between calls of a streaming embedder (one per clip of the batch), kept on the device so
+// that no call synchronises. A call with t0 == 0 starts fresh (empty budget, no earlier change) and does not
+// read bucket / acc; every call with a carry writes them.
+struct EmbedCarry {
+  long long t0 = 0;          // cell index of the call's first cell (the keyed tables repeat every T cells)
+  double* bucket = nullptr;  // device [B]: the budget bucket after the previous call's last cell
+  double* acc = nullptr;  // device [B, C, hop]: the previous call's change of its last hop (its last frame's
+                          // second half), added to this call's first hop
+  bool whole_cells = false;  // true: floor((n - hop) / span) whole cells, no padding, out gets that many
+                             // cells' samples (CellEmbedder::run); false: the zero-padded tail (flush)
+};
+
 // Marks B whole clips from the first cell (t = 0, empty budget), as audio.embed does for each clip: the
-// clip is read as zero-padded to ceil(n / span) cells plus one hop, out = clip(x + change, -1, 1). p: the
-// core's EmbedParams (host tables; p.channels must equal x.channels). Four launches: band energies per cell
-// (direct DFT of the Hann frames over the bands' bins), quantiser moves per cell (group_move), the causal
-// budget as a sequential scan per clip (budget_step, one thread per clip), then per-frame gains on the
-// sine-windowed spectra, inverse DFT over those bins and the overlap-add with the input.
-void embed(const EmbedParams& p, const ClipView& x, const ClipOut& out, std::uintptr_t stream);
+// clip is read as zero-padded to ceil(n / span) cells plus one hop, out = clip(x + change, -1, 1) (int16:
+// rounded half to even and saturated, store_sample). p: the core's EmbedParams (host tables; p.channels
+// must equal x.channels). Four launches: band energies per cell (direct DFT of the Hann frames over the
+// bands' bins), quantiser moves per cell (group_move), the causal budget as a sequential scan per clip
+// (budget_step, one thread per clip), then per-frame gains on the sine-windowed spectra, inverse DFT over
+// those bins and the overlap-add with the input. With `carry`, the call continues a stream (see EmbedCarry):
+// cells from carry->t0, the bucket and last hop's change of the previous call, written back for the next.
+void embed(const EmbedParams& p, const ClipView& x, const ClipOut& out, std::uintptr_t stream,
+           const EmbedCarry* carry = nullptr);
+
+// Samples of x stored into out (same [B, C, n] shape, any strides, any of the three sample types; int16
+// output rounded as store_sample, floats not clipped). The streaming embedder's input buffer fill.
+void copy(const ClipView& x, const ClipOut& out, std::uintptr_t stream);
 
 }  // namespace provmark::audio::cuda

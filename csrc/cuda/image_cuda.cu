@@ -5,6 +5,7 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -52,11 +53,17 @@ __device__ __forceinline__ long long pixel_offset(const FrameView& v, long long 
 }
 
 // Luma in grey levels of pixel (frame i, row r, col x): image_embed.cpp luma_rows.
+// Float samples in [-1, 1] (lo == -1) get the offset -lo * scale (127.5 grey levels) after scaling.
 __device__ __forceinline__ float luma_at(const FrameView& v, long long i, long long r, long long x) {
   const long long o = pixel_offset(v, i, r, x);
-  if (v.channels == 1) return mul_rn(sample_unit(v, o), v.scale);
-  return luma_rn(sample_unit(v, o), sample_unit(v, o + v.stride_c), sample_unit(v, o + 2 * v.stride_c),
-                 v.scale);
+  const float y = v.channels == 1 ? mul_rn(sample_unit(v, o), v.scale)
+                                  : luma_rn(sample_unit(v, o), sample_unit(v, o + v.stride_c),
+                                            sample_unit(v, o + 2 * v.stride_c), v.scale);
+  return v.lo == 0.0f ? y : add_rn(y, mul_rn(-v.lo, v.scale));
+}
+
+__device__ __forceinline__ float apply_float(float s, float dd, bool signed_range) {
+  return signed_range ? apply_f32_signed(s, dd) : apply_f32(s, dd);
 }
 
 // Writes the marked pixel: the delta on the colour channels, extra channels (alpha) copied unless in place.
@@ -64,6 +71,7 @@ __device__ __forceinline__ void apply_pixel(const FrameView& in, const FrameView
                                             long long i, long long r, long long x, float dd) {
   const long long oi = pixel_offset(in, i, r, x), oo = pixel_offset(out, i, r, x);
   const int colour = in.channels >= 3 ? 3 : 1;
+  const bool sr = in.lo != 0.0f;  // float samples in [-1, 1]
   for (int c = 0; c < in.channels; ++c) {
     const long long si = oi + c * in.stride_c, so = oo + c * out.stride_c;
     const bool mark = c < colour;
@@ -81,23 +89,23 @@ __device__ __forceinline__ void apply_pixel(const FrameView& in, const FrameView
       }
       case SampleType::kF32: {
         const float s = static_cast<const float*>(in.data)[si];
-        static_cast<float*>(out.data)[so] = mark ? apply_f32(s, dd) : s;
+        static_cast<float*>(out.data)[so] = mark ? apply_float(s, dd, sr) : s;
         break;
       }
       case SampleType::kF64: {
         const double s = static_cast<const double*>(in.data)[si];
-        static_cast<double*>(out.data)[so] = mark ? apply_f64(s, dd) : s;
+        static_cast<double*>(out.data)[so] = mark ? (sr ? apply_f64_signed(s, dd) : apply_f64(s, dd)) : s;
         break;
       }
       case SampleType::kF16: {
         const __half s = static_cast<const __half*>(in.data)[si];
-        static_cast<__half*>(out.data)[so] = mark ? __float2half_rn(apply_f32(__half2float(s), dd)) : s;
+        static_cast<__half*>(out.data)[so] = mark ? __float2half_rn(apply_float(__half2float(s), dd, sr)) : s;
         break;
       }
       case SampleType::kBF16: {
         const __nv_bfloat16 s = static_cast<const __nv_bfloat16*>(in.data)[si];
         static_cast<__nv_bfloat16*>(out.data)[so] =
-            mark ? __float2bfloat16_rn(apply_f32(__bfloat162float(s), dd)) : s;
+            mark ? __float2bfloat16_rn(apply_float(__bfloat162float(s), dd, sr)) : s;
         break;
       }
     }
@@ -423,15 +431,49 @@ void plane_means(const float* in, long long n, long long h, long long w, double*
 
 // ---- fold
 // -------------------------------------------------------------------------------------------------------
-__global__ void fold_kernel(const float* wp, long long n, long long h, long long w, double ct, double st,
-                            long long side, double* sums, unsigned* counts) {
-  const long long hw = h * w, total = n * hw, nb = side * side;
+// A hypothesis as the fold kernel reads it: the plane and the CPU's lattice coefficients (s = side / period,
+// ct = cos(theta) s, st = sin(theta) s, computed on the host with the CPU's std::cos / std::sin).
+struct DeviceHypothesis {
+  const float* w;
+  double ct, st;
+};
+
+// blockIdx.y = hypothesis (of this chunk); a grid-stride loop over the plane's pixels in x.
+__global__ void fold_batch_kernel(const DeviceHypothesis* hyps, long long h, long long w, long long side,
+                                  double* sums, unsigned* counts) {
+  const DeviceHypothesis hp = hyps[blockIdx.y];
+  const long long hw = h * w, base = static_cast<long long>(blockIdx.y) * side * side;
+  for (long long k = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; k < hw;
+       k += static_cast<long long>(gridDim.x) * blockDim.x) {
+    const long long bin = base + fold_bin(k / w, k % w, hp.ct, hp.st, side);
+    atomicAdd(sums + bin, static_cast<double>(hp.w[k]));
+    atomicAdd(counts + bin, 1u);
+  }
+}
+
+// q = (a / den)^2 with a = max(den - (0.5 + 0.1 mean_a), 0), mean_a = max((mean(den) - 0.5) / 1.1, 0): the
+// operations of image._Search.reliability_weighted (float32 elementwise, the constants in double).
+__global__ void reliability_q_kernel(const float* den, long long n, long long hw, const double* mean_den,
+                                     float* q) {
+  const long long total = n * hw;
   for (long long k = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; k < total;
        k += static_cast<long long>(gridDim.x) * blockDim.x) {
-    const long long i = k / hw, rem = k % hw;
-    const long long bin = i * nb + fold_bin(rem / w, rem % w, ct, st, side);
-    atomicAdd(sums + bin, static_cast<double>(wp[k]));
-    atomicAdd(counts + bin, 1u);
+    const double mean_a = max_d((mean_den[k / hw] - 0.5) / 1.1, 0.0);
+    const float sub = static_cast<float>(add_rn(0.5, mul_rn(0.1, mean_a)));
+    const float d = den[k];
+    const float r = max_f(d - sub, 0.0f) / d;
+    q[k] = mul_rn(r, r);
+  }
+}
+
+// out = w / (q + (floor mean(q) + 1e-12)); `q` is overwritten with the result.
+__global__ void reliability_out_kernel(const float* w, float* q, long long n, long long hw, const double* mean_q,
+                                       double floor) {
+  const long long total = n * hw;
+  for (long long k = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; k < total;
+       k += static_cast<long long>(gridDim.x) * blockDim.x) {
+    const float add = static_cast<float>(add_rn(mul_rn(floor, mean_q[k / hw]), 1e-12));
+    q[k] = w[k] / add_rn(q[k], add);
   }
 }
 
@@ -495,6 +537,11 @@ void check_view(const FrameView& v, const char* fn) {
       throw InvalidArgument(f + ": uint16 frames need vmax in [1, 65535] and shift in [0, 15]");
   } else if (v.shift != 0) {
     throw InvalidArgument(f + ": shift applies to uint16 frames only");
+  }
+  if (v.lo != 0.0f) {
+    if (v.lo != -1.0f) throw InvalidArgument(f + ": lo must be 0 or -1");
+    if (v.type == SampleType::kU8 || v.type == SampleType::kU16)
+      throw InvalidArgument(f + ": the value range [-1, 1] applies to float frames only");
   }
 }
 
@@ -598,25 +645,86 @@ void whiten(const float* y, long long n, long long height, long long width, doub
 
 void fold(const FoldParams& p, std::uintptr_t stream) {
   check_plane_args(p.w, p.n, p.height, p.width, "image fold (CUDA)");
-  if (p.out == nullptr) throw InvalidArgument("image fold (CUDA): null output");
-  if (!(p.period > 0.0) || !std::isfinite(p.period) || !std::isfinite(p.theta))
-    throw InvalidArgument("image fold (CUDA): period must be > 0 and finite");
-  if (p.side < 1 || p.side > 4096) throw InvalidArgument("image fold (CUDA): side must be in [1, 4096]");
-  DeviceGuard g(pointer_device(p.w));
+  std::vector<FoldHypothesis> hyps(static_cast<std::size_t>(p.n));
+  for (long long i = 0; i < p.n; ++i) hyps[i] = FoldHypothesis{p.w + i * p.height * p.width, p.period, p.theta};
+  FoldBatch b;
+  b.hyps_host = hyps.data();
+  b.n_hyp = p.n;
+  b.height = p.height;
+  b.width = p.width;
+  b.side = p.side;
+  b.out = p.out;
+  fold_batch(b, stream);
+}
+
+void fold_batch(const FoldBatch& p, std::uintptr_t stream) {
+  const char* fn = "image fold (CUDA)";
+  if (p.hyps_host == nullptr || p.n_hyp < 1)
+    throw InvalidArgument(std::string(fn) + ": at least one hypothesis is needed");
+  check_plane_args(p.hyps_host[0].w, p.n_hyp, p.height, p.width, fn);
+  if (p.out == nullptr) throw InvalidArgument(std::string(fn) + ": null output");
+  if (p.side < 1 || p.side > 4096) throw InvalidArgument(std::string(fn) + ": side must be in [1, 4096]");
+  std::vector<DeviceHypothesis> dh(static_cast<std::size_t>(p.n_hyp));
+  for (long long k = 0; k < p.n_hyp; ++k) {
+    const FoldHypothesis& h = p.hyps_host[k];
+    if (h.w == nullptr) throw InvalidArgument(std::string(fn) + ": null plane in hypothesis " + std::to_string(k));
+    if (!(h.period > 0.0) || !std::isfinite(h.period) || !std::isfinite(h.theta))
+      throw InvalidArgument(std::string(fn) + ": period must be > 0 and finite, theta finite (hypothesis " +
+                            std::to_string(k) + ")");
+    // the CPU's lattice coefficients: s = side / period, ct = cos(theta) s, st = sin(theta) s
+    const double sc = static_cast<double>(p.side) / h.period;
+    dh[k] = DeviceHypothesis{h.w, std::cos(h.theta) * sc, std::sin(h.theta) * sc};
+  }
+  const int device = pointer_device(p.out);
+  for (long long k = 0; k < p.n_hyp; ++k)
+    if (k == 0 || dh[k].w != dh[k - 1].w) {
+      if (pointer_device(dh[k].w) != device)
+        throw InvalidArgument(std::string(fn) + ": the planes and the output are on different devices");
+    }
+  DeviceGuard g(device);
   const cudaStream_t s = as_stream(stream);
-  const long long side = p.side, bins = p.n * side * side;
+  const long long side = p.side, nb = side * side, bins = p.n_hyp * nb;
+  StreamBuffer<DeviceHypothesis> hyps(static_cast<std::size_t>(p.n_hyp), s);
+  PROVMARK_CUDA_CHECK(cudaMemcpyAsync(hyps.get(), dh.data(), dh.size() * sizeof(DeviceHypothesis),
+                                      cudaMemcpyHostToDevice, s));
   StreamBuffer<double> sums(static_cast<std::size_t>(bins), s);
   StreamBuffer<unsigned> counts(static_cast<std::size_t>(bins), s);
   PROVMARK_CUDA_CHECK(cudaMemsetAsync(sums.get(), 0, bins * sizeof(double), s));
   PROVMARK_CUDA_CHECK(cudaMemsetAsync(counts.get(), 0, bins * sizeof(unsigned), s));
-  // the CPU's lattice coefficients: s = side / period, ct = cos(theta) s, st = sin(theta) s
-  const double sc = static_cast<double>(p.side) / p.period;
-  const double ct = std::cos(p.theta) * sc, st = std::sin(p.theta) * sc;
-  fold_kernel<<<grid_for(p.n * p.height * p.width), kThreads, 0, s>>>(p.w, p.n, p.height, p.width, ct, st,
-                                                                      side, sums.get(), counts.get());
-  check_launch("image fold (CUDA)");
+  const long long hw = p.height * p.width;
+  // blocks per hypothesis: enough to cover the plane, fewer when there are many hypotheses
+  long long per = (hw + kThreads - 1) / kThreads;
+  const long long cap = std::max(8LL, (1LL << 16) / std::max(1LL, std::min(p.n_hyp, 65535LL)));
+  if (per > cap) per = cap;
+  constexpr long long kMaxY = 65535;  // grid.y limit: hypotheses in chunks
+  for (long long k0 = 0; k0 < p.n_hyp; k0 += kMaxY) {
+    const long long nk = std::min(kMaxY, p.n_hyp - k0);
+    const dim3 grid(static_cast<unsigned>(per), static_cast<unsigned>(nk));
+    fold_batch_kernel<<<grid, kThreads, 0, s>>>(hyps.get() + k0, p.height, p.width, side, sums.get() + k0 * nb,
+                                                counts.get() + k0 * nb);
+    check_launch(fn);
+  }
   fold_mean_kernel<<<grid_for(bins), kThreads, 0, s>>>(sums.get(), counts.get(), bins, p.out);
   check_launch("image fold (CUDA): means");
+}
+
+void reliability(const float* w, const float* den, long long n, long long height, long long width,
+                 double floor, float* out, std::uintptr_t stream) {
+  const char* fn = "image reliability (CUDA)";
+  check_plane_args(w, n, height, width, fn);
+  if (den == nullptr || out == nullptr) throw InvalidArgument(std::string(fn) + ": null device pointer");
+  if (!(floor >= 0.0) || !std::isfinite(floor)) throw InvalidArgument(std::string(fn) + ": floor must be >= 0");
+  if (out == den || out == w) throw InvalidArgument(std::string(fn) + ": out must not be w or den");
+  DeviceGuard g(pointer_device(w));
+  const cudaStream_t s = as_stream(stream);
+  const long long hw = height * width, total = n * hw;
+  StreamBuffer<double> mean(static_cast<std::size_t>(n), s);
+  plane_means(den, n, height, width, mean.get(), s);
+  reliability_q_kernel<<<grid_for(total), kThreads, 0, s>>>(den, n, hw, mean.get(), out);
+  check_launch("image reliability (CUDA): q");
+  plane_means(out, n, height, width, mean.get(), s);
+  reliability_out_kernel<<<grid_for(total), kThreads, 0, s>>>(w, out, n, hw, mean.get(), floor);
+  check_launch("image reliability (CUDA): weights");
 }
 
 void sum_planes(const float* in, long long n, long long plane, double* out, std::uintptr_t stream) {

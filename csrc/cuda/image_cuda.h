@@ -33,6 +33,10 @@ struct FrameView {
   long long stride_x = 0;             // elements between columns
   long long stride_c = 0;             // elements between channels (unused for 1 channel)
   float scale = 1.0f;                 // grey levels per sample unit: 1 for uint8, 255 for float / uint16
+                                      // in [0, 1], 127.5 for float in [-1, 1]
+  float lo = 0.0f;                    // float types: the samples' range is [lo, 1] with lo 0 or -1; the
+                                      // luma in grey levels is (luma of the samples - lo) * scale, and
+                                      // marked samples are clipped to [lo, 1]. 0 for other types.
   int shift = 0;                      // uint16 only: the sample is stored << shift (p010: 6)
   float vmax = 0.0f;                  // uint16 only: the largest sample value ((1 << bits) - 1)
 };
@@ -71,6 +75,50 @@ struct FoldParams {
 
 // Folds whitened planes onto a (period, angle) lattice (image_detect.h fold()), one tile per plane.
 void fold(const FoldParams& p, std::uintptr_t stream);
+
+// One geometry hypothesis of the detector's search: a whitened plane and a lattice.
+struct FoldHypothesis {
+  const float* w = nullptr;  // [height, width] whitened plane (device, contiguous)
+  double period = 0.0;       // lattice period in pixels (> 0)
+  double theta = 0.0;        // lattice angle in radians
+};
+
+struct FoldBatch {
+  const FoldHypothesis* hyps_host = nullptr;  // [n_hyp] (host; uploaded on the stream)
+  long long n_hyp = 0;
+  long long height = 0, width = 0;  // every plane's size
+  int side = kTile * kBins;         // bins per tile side
+  double* out = nullptr;            // [n_hyp, side, side] (device) bin means, 0 for empty bins
+};
+
+// Folds many hypotheses (any mix of planes, periods and angles: e.g. every lattice candidate of every
+// picture of a batch) in one launch; tile k equals fold() of hyps[k] (image_detect.h fold()) up to the order
+// of the double additions (atomics).
+void fold_batch(const FoldBatch& p, std::uintptr_t stream);
+
+// The sync statistic of folded tiles (image._Search.evaluate), on the device: for each 128 x 128 tile, the
+// cyclic cross-correlation with the sync template and with its mirror (2-D FFTs in float32, one block per
+// tile, written out here: no cuFFT), then per correlation c: z = (max c - mean c) / std c (population std),
+// the argmax (first index of the maximum) as (row, column) shift, and the better of the two (the mirror only
+// when its z is strictly larger; a correlation with std <= 0 is skipped; neither: z 0, shift 0, no flip).
+constexpr int kSyncSide = kTile * kBins;  // the folded tile's side (128): a power of two
+struct SyncBatch {
+  const double* tiles = nullptr;   // [n, 128, 128] (device) folded tiles (fold_batch's output)
+  long long n = 0;                 // tiles
+  const float* spectra = nullptr;  // [2, 128, 128, 2] (device) (re, im) of conj(FFT2(template)) and of
+                                   // conj(FFT2(mirrored template)), rows and columns in bit-reversed order
+  double* out = nullptr;           // [n, 4] (device) z, shift row, shift column, flip (0 or 1)
+};
+
+// Queues the sync statistic of n tiles (one launch; 128 KiB of stream-ordered scratch per tile).
+void sync_batch(const SyncBatch& p, std::uintptr_t stream);
+
+// The detector's reliability-weighted plane (image._Search.reliability_weighted) of N whitened planes `w` and
+// their whitening denominators `den` ([N, H, W], device, contiguous): mean_a = max((mean(den) - 0.5) / 1.1,
+// 0), a = max(den - (0.5 + 0.1 mean_a), 0), q = (a / den)^2, out = w / (q + floor mean(q) + 1e-12), means
+// per plane (float rows, double planes).
+void reliability(const float* w, const float* den, long long n, long long height, long long width,
+                 double floor, float* out, std::uintptr_t stream);
 
 // out[plane] (device, float64) = sum over the N contiguous float32 planes in[N, plane] (video mode: the
 // detector works on the mean working-size luma of many frames).

@@ -41,6 +41,10 @@ void whiten(const float*, long long, long long, long long, double, const float*,
   no_cuda("image whiten (CUDA)");
 }
 void fold(const FoldParams&, std::uintptr_t) { no_cuda("image fold (CUDA)"); }
+void fold_batch(const FoldBatch&, std::uintptr_t) { no_cuda("image fold (CUDA)"); }
+void reliability(const float*, const float*, long long, long long, long long, double, float*, std::uintptr_t) {
+  no_cuda("image reliability (CUDA)");
+}
 void sum_planes(const float*, long long, long long, double*, std::uintptr_t) {
   no_cuda("image sum_planes (CUDA)");
 }
@@ -56,9 +60,10 @@ namespace audio::cuda {
 void analysis(const ClipView&, int, int, double*, std::uintptr_t) { no_cuda("audio analysis (CUDA)"); }
 void projections(const ProjectBatch&, std::uintptr_t) { no_cuda("audio projections (CUDA)"); }
 void fold(const FoldBatch&, std::uintptr_t) { no_cuda("audio fold (CUDA)"); }
-void embed(const EmbedParams&, const ClipView&, const ClipOut&, std::uintptr_t) {
+void embed(const EmbedParams&, const ClipView&, const ClipOut&, std::uintptr_t, const EmbedCarry*) {
   no_cuda("audio embed (CUDA)");
 }
+void copy(const ClipView&, const ClipOut&, std::uintptr_t) { no_cuda("audio copy (CUDA)"); }
 
 }  // namespace audio::cuda
 

@@ -160,11 +160,14 @@ class CudaFrameView:
         scale: float,
         shift: int = 0,
         vmax: float = 0.0,
+        lo: float = 0.0,
     ) -> None: ...
     @property
     def ptr(self) -> int: ...
     @property
     def dtype(self) -> str: ...
+    @property
+    def lo(self) -> float: ...
     @property
     def shape(self) -> tuple[int, int, int, int]: ...
     @property
@@ -180,6 +183,19 @@ def cuda_image_whiten(
 ) -> None: ...
 def cuda_image_fold(
     w: int, n: int, height: int, width: int, period: float, theta: float, out: int, side: int = 128, stream: int = 0
+) -> None: ...
+def cuda_image_fold_many(
+    planes: npt.NDArray[np.uint64],
+    periods: npt.NDArray[np.float64],
+    thetas: npt.NDArray[np.float64],
+    height: int,
+    width: int,
+    out: int,
+    side: int = 128,
+    stream: int = 0,
+) -> None: ...
+def cuda_image_reliability(
+    w: int, den: int, n: int, height: int, width: int, floor: float, out: int, stream: int = 0
 ) -> None: ...
 def cuda_sum_planes(src: int, n: int, plane: int, out: int, stream: int = 0) -> None: ...
 def cuda_image_embed(
@@ -222,6 +238,7 @@ def cuda_audio_projections(
     p: int,
     w: int,
     stream: int = 0,
+    per_clip: bool = False,
 ) -> None: ...
 def cuda_audio_embed(
     x: int,
@@ -252,6 +269,26 @@ def cuda_audio_embed(
     local_snr_db: float,
     leak: float,
     floor: float,
+    stream: int = 0,
+    t0: int = 0,
+    bucket: int = 0,
+    acc: int = 0,
+    whole_cells: bool = False,
+) -> None: ...
+def cuda_audio_copy(
+    x: int,
+    dtype: str,
+    batch: int,
+    channels: int,
+    nsamples: int,
+    stride_b: int,
+    stride_c: int,
+    stride_t: int,
+    out: int,
+    out_dtype: str,
+    out_stride_b: int,
+    out_stride_c: int,
+    out_stride_t: int,
     stream: int = 0,
 ) -> None: ...
 def cuda_audio_fold(

@@ -711,8 +711,176 @@ def _better(cand: _Candidate, best: _Candidate | None) -> bool:
     return cand.z > best.z
 
 
+class _HostAnalyses:
+    """The analyses the detector asks for, on the host: the clip from sample ``shift`` on (0, then the sub-hop
+    re-analyses), as _Analysis (impl "numpy") or _NativeAnalysis (the C++ core)."""
+
+    def __init__(self, x: np.ndarray, rate: int, layout: Layout, max_scale: float, impl: str) -> None:
+        self.x, self.rate, self.layout, self.max_scale = x, rate, layout, max_scale
+        self.cls = _NativeAnalysis if _check_impl(impl) == "native" else _Analysis
+        self.nsamples = x.shape[1]
+
+    def __call__(self, shift: int) -> Any:
+        return self.cls(self.x[:, shift:], self.rate, self.layout, max_scale=self.max_scale)
+
+
+def _speed_scores(an: Any, speed: float, ng: int, tables: _Tables) -> tuple[np.ndarray, Any] | None:
+    """(sync z of every block phase, phase -> folded terms) at one speed hypothesis, or None when the audio
+    holds less than one cell at that speed. An analysis that has every speed's scores already (the device
+    scores of provmark.gpu_audio) answers through its own ``speed_scores``."""
+    own = getattr(an, "speed_scores", None)
+    if own is not None:
+        return own(speed, ng, tables)
+    pw = an.projections(speed, ng, tables)
+    if pw is None:
+        return None
+    return an.scores(pw[0], pw[1], tables, ng)
+
+
+class _Search:
+    """The detector's search over one clip, in steps: ``search`` ranks speeds x block phases of one analysis
+    and decodes the best candidates; ``refinement`` names the next sub-hop re-analysis (shift, speed) or None;
+    ``result`` gathers what detect() reports. _detect_core runs the steps in turn for one clip on the host;
+    provmark.gpu_audio.detect_batch runs them for a batch of clips in lockstep on device scores."""
+
+    def __init__(
+        self,
+        rate: int,
+        kb: bytes,
+        speeds: tuple[float, ...],
+        n_candidates: int = 3,
+        layout: Layout = DEFAULT_LAYOUT,
+        bits: int = PAYLOAD_BITS,
+        fpr: float | None = None,
+    ) -> None:
+        self.rate, self.speeds, self.n_candidates, self.layout, self.bits, self.fpr = (
+            rate,
+            speeds,
+            n_candidates,
+            layout,
+            bits,
+            fpr,
+        )
+        self.n_coded = int(_core().ecc_coded_length(bits))
+        self.tables = _tables(kb, layout, self.n_coded)
+        self.ng = layout.groups_for_rate(rate)
+        ng, tables = self.ng, self.tables
+        self.data = ~tables.is_sync[:, :ng]
+        self.bit_idx = tables.bit[:, :ng][self.data]
+        self.sync_sign = np.where(tables.is_sync[:, :ng], 1.0 - 2.0 * tables.sync_bit[:, :ng], 0.0)
+        self.n_tests = 0
+        self.tried = 0
+        self.best: _Candidate | None = None
+        self._fracs = [0.5, 0.25, 0.75]
+        self._pending: list[float] = []  # speeds still to re-analyse at the shift of _fracs[0]
+        self._seen: list[tuple[float, float, int, int, Any, Any]] = []  # decoded: (z, speed, phase, shift, term, an)
+        self._second_done = False
+
+    def search(self, an: Any, shift: int, speed_list: tuple[float, ...]) -> None:
+        ng, tables = self.ng, self.tables
+        cands: list[tuple[float, float, int, Any]] = []  # (z, speed, phase, phase -> folded terms)
+        decoded: set[tuple[float, int]] = set()
+        # speeds nearest 1 first: a strong mark found at speed 1 ends the search early
+        for s in sorted(speed_list, key=lambda v: abs(v - 1.0)):
+            zt = _speed_scores(an, s, ng, tables)
+            if zt is None:
+                continue
+            z, term = zt
+            self.n_tests += z.shape[0]
+            for m in np.argsort(-z, kind="stable")[: self.n_candidates]:
+                cands.append((float(z[m]), s, int(m), term))  # terms read only for the candidates decoded
+            # decode the best candidates so far now, so a clear detection can stop the search
+            cands.sort(key=lambda t_: -t_[0])
+            del cands[self.n_candidates :]
+            for zc, sc, mc, term_of in cands:
+                if (sc, mc) in decoded:
+                    continue
+                decoded.add((sc, mc))
+                self._seen.append((zc, sc, mc, shift, term_of, an))
+                self._seen.sort(key=lambda t_: -t_[0])  # only the best few are decoded again (_second_chance)
+                del self._seen[self.n_candidates :]
+                self._decode(term_of(mc), True, sc, mc, zc, shift, an)
+            b = self.best
+            if (
+                self.fpr is not None
+                and b is not None
+                and b.payload is not None
+                and _p_value(b.z, self.n_tests, True, self.tried) < self.fpr * 1e-6
+            ):
+                return  # overwhelming evidence: further speeds cannot change the answer
+
+    def _decode(self, tm: np.ndarray, group_weights: bool, sc: float, mc: int, zc: float, shift: int, an: Any) -> None:
+        """Viterbi + CRC of one candidate's folded terms [T, ng] (each call is one CRC-checked decoding)."""
+        if group_weights:
+            tm = tm * _group_reliability(tm, self.sync_sign)[None, :]
+        soft = -np.bincount(self.bit_idx, weights=tm[self.data], minlength=self.n_coded)
+        payload, conf = _core().ecc_decode(soft.astype(np.float32), self.bits)
+        self.tried += 1
+        cand = _Candidate(sc, mc, zc, payload, float(conf), shift, an)
+        if _better(cand, self.best):
+            self.best = cand
+
+    def refinement(self, nsamples: int) -> tuple[int, float] | None:
+        """The next sub-hop re-analysis as (shift in samples, speed), or None when the search is over.
+
+        The phase search moves in whole hops (10 ms), and a cell read half a hop off its position loses much
+        of its mark; unless the payload already decoded cleanly, the audio shifted by 1/2, 1/4 and 3/4 hop is
+        re-analysed (in that order) at the nominal speed and at the best speed found, when that differs (two
+        steps with the same shift). The nominal speed is always tried: when the mark is weak, the best z at
+        shift 0 is often a wrong speed's (the null's maximum over the speed grid) while the true phase, read
+        half a hop closer, ranks first at speed 1 (benchmarks/audio_detect_lab.py, docs/audio.md section 8).
+        """
+        lay = self.layout
+        h = hop_length(self.rate, lay)
+        while self._fracs:
+            b = self.best
+            shift = round(self._fracs[0] * h)
+            if (b is not None and b.payload is not None and b.confidence >= 0.95) or (
+                nsamples - shift < 2 * h + lay.cell_hops * h
+            ):
+                break
+            if not self._pending:
+                self._pending = list(dict.fromkeys((1.0, b.speed if b is not None else 1.0)))
+            speed = self._pending.pop(0)
+            if not self._pending:
+                del self._fracs[0]
+            return shift, speed
+        self._fracs.clear()
+        self._pending.clear()
+        self._second_chance()
+        return None
+
+    def _second_chance(self) -> None:
+        """When nothing decoded, decode the best candidates seen (by sync z) once more without the per-group
+        sync-evidence weights: where every group is about equally hurt (codecs at low rates), the weights
+        only add estimation noise (docs/audio.md section 8). Each decoding counts in ``tried``, so the CRC
+        term of the p-value stays valid; the sync statistic is untouched."""
+        if self._second_done:
+            return
+        self._second_done = True
+        if self.best is None or self.best.payload is not None:
+            return
+        for zc, sc, mc, shift, term_of, an in self._seen:
+            self._decode(term_of(mc), False, sc, mc, zc, shift, an)
+            if self.best.payload is not None:
+                return
+
+    def result(self, an0: Any) -> dict[str, Any]:
+        """The raw results _detect_core returns (an0: the analysis at shift 0)."""
+        self._second_chance()
+        best = self.best if self.best is not None else _Candidate(1.0, 0, 0.0, None, 0.0, 0, an0)
+        return {
+            "best": best,
+            "n_tests": max(self.n_tests, 1),
+            "tried": max(self.tried, 1),
+            "tables": self.tables,
+            "ng": self.ng,
+            "analysis": best.analysis,
+        }
+
+
 def _detect_core(
-    x: np.ndarray,
+    x: np.ndarray | None,
     rate: int,
     kb: bytes,
     speeds: tuple[float, ...],
@@ -721,83 +889,24 @@ def _detect_core(
     bits: int = PAYLOAD_BITS,
     fpr: float | None = None,
     impl: str = "native",
+    analyses: Any = None,
 ) -> dict[str, Any]:
-    """Search speeds x block phases, decode the best sync phases. Returns a dict of raw results."""
-    c = _core()
-    n_coded = int(c.ecc_coded_length(bits))
-    tables = _tables(kb, layout, n_coded)
-    ng = layout.groups_for_rate(rate)
-    analysis = _NativeAnalysis if _check_impl(impl) == "native" else _Analysis
-    an = analysis(x, rate, layout, max_scale=max(speeds) * 1.01)
-    data = ~tables.is_sync[:, :ng]
-    bit_idx = tables.bit[:, :ng][data]
-    sync_sign = np.where(tables.is_sync[:, :ng], 1.0 - 2.0 * tables.sync_bit[:, :ng], 0.0)
-    state: dict[str, Any] = {"n_tests": 0, "tried": 0, "best": None}
+    """Search speeds x block phases, decode the best sync phases. Returns a dict of raw results.
 
-    def search(an: Any, shift: int, speed_list: tuple[float, ...]) -> None:
-        cands: list[tuple[float, float, int, np.ndarray]] = []
-        decoded: set[tuple[float, int]] = set()
-        # speeds nearest 1 first: a strong mark found at speed 1 ends the search early
-        for s in sorted(speed_list, key=lambda v: abs(v - 1.0)):
-            pw = an.projections(s, ng, tables)
-            if pw is None:
-                continue
-            z, term = an.scores(pw[0], pw[1], tables, ng)
-            state["n_tests"] += z.shape[0]
-            for m in np.argsort(-z, kind="stable")[:n_candidates]:
-                cands.append((float(z[m]), s, int(m), term(int(m))))
-            # decode the best candidates so far now, so a clear detection can stop the search
-            cands.sort(key=lambda t_: -t_[0])
-            del cands[n_candidates:]
-            for zc, sc, mc, tm in cands:
-                if (sc, mc) in decoded:
-                    continue
-                decoded.add((sc, mc))
-                tm = tm * _group_reliability(tm, sync_sign)[None, :]
-                soft = -np.bincount(bit_idx, weights=tm[data], minlength=n_coded)
-                payload, conf = c.ecc_decode(soft.astype(np.float32), bits)
-                state["tried"] += 1
-                cand = _Candidate(sc, mc, zc, payload, float(conf), shift, an)
-                if _better(cand, state["best"]):
-                    state["best"] = cand
-            b = state["best"]
-            if (
-                fpr is not None
-                and b is not None
-                and b.payload is not None
-                and _p_value(b.z, state["n_tests"], True, state["tried"]) < fpr * 1e-6
-            ):
-                return  # overwhelming evidence: further speeds cannot change the answer
-
-    search(an, 0, speeds)
-    # Sub-hop refinement: the phase search moves in whole hops (10 ms), and a cell read half a hop off its
-    # position loses much of its mark; unless the payload already decoded cleanly, re-analyse the audio
-    # shifted by 1/2, 1/4 and 3/4 hop at the best speed found.
-    h = hop_length(rate, layout)
-    for frac in (0.5, 0.25, 0.75):
-        b = state["best"]
-        if b is not None and b.payload is not None and b.confidence >= 0.95:
-            break
-        shift = round(frac * h)
-        if x.shape[1] - shift < an.n + layout.cell_hops * h:
-            break
-        search(
-            analysis(x[:, shift:], rate, layout, max_scale=max(speeds) * 1.01),
-            shift,
-            (b.speed if b is not None else 1.0,),
-        )
-    best = state["best"]
-    n_tests, tried = state["n_tests"], state["tried"]
-    if best is None:
-        best = _Candidate(1.0, 0, 0.0, None, 0.0, 0, an)
-    return {
-        "best": best,
-        "n_tests": max(n_tests, 1),
-        "tried": max(tried, 1),
-        "tables": tables,
-        "ng": ng,
-        "analysis": best.analysis,
-    }
+    analyses: where the analyses come from (``analyses(shift)`` -> an analysis of the clip from sample
+    ``shift`` on, ``analyses.nsamples``); default: the host's, of ``x`` (impl "native" or "numpy").
+    """
+    if analyses is None:
+        analyses = _HostAnalyses(x, rate, layout, max(speeds) * 1.01, impl)
+    run = _Search(rate, kb, speeds, n_candidates, layout, bits, fpr)
+    an = analyses(0)
+    run.search(an, 0, speeds)
+    last = (0, an)  # the refinement asks for each shift at up to two speeds in a row: analyse it once
+    while (step := run.refinement(analyses.nsamples)) is not None:
+        if step[0] != last[0]:
+            last = (step[0], analyses(step[0]))
+        run.search(last[1], step[0], (step[1],))
+    return run.result(an)
 
 
 def _p_value(z: float, n_tests: int, decoded: bool, tried: int) -> float:
@@ -960,9 +1069,7 @@ def embed(samples: Any, sample_rate: int, payload: Any, key: Any, strength: floa
         nd = cuda_ndim(samples)
         if nd not in (1, 2):
             raise ValueError(f"embed: samples must have shape (n,) or (channels, n), got {nd} axes")
-        if nd == 1:
-            return gpu_audio.embed(samples.reshape(1, -1), sample_rate, payload, key, strength).reshape(-1)
-        return gpu_audio.embed(samples, sample_rate, payload, key, strength)
+        return gpu_audio.embed(samples, sample_rate, payload, key, strength)  # (n,): one mono clip
     return _embed(samples, sample_rate, payload, key, strength)
 
 
@@ -1009,14 +1116,21 @@ def detect(samples: Any, sample_rate: int, key: Any, *, fpr: float = DEFAULT_FPR
     0.2 % steps). details: "offset_s" (where a payload block starts in `samples`, modulo "block_s"),
     "speed", "sync_z", "confidence" (Viterbi agreement), "segments" (presence z per second of input: about
     0 where unmarked, several units where marked), "n_tests" (phases x speeds searched).
+    CUDA arrays (torch CUDA tensors, CuPy; float32 / float64 / int16) are scored on their device by
+    :func:`provmark.gpu_audio.detect_batch` (the same search and decoding, on the device's scores).
     """
+    if is_cuda_array(samples):
+        from . import gpu_audio
+
+        nd = cuda_ndim(samples)
+        if nd not in (1, 2):
+            raise ValueError(f"detect: samples must have shape (n,) or (channels, n), got {nd} axes")
+        return gpu_audio.detect_batch(samples, sample_rate, key, fpr=fpr, speed_search=speed_search)[0]
     return _detect(samples, sample_rate, key, fpr=fpr, speed_search=speed_search)
 
 
 def _detect(samples: Any, sample_rate: int, key: Any, *, fpr: float, speed_search: bool, impl: str = "native"):
     """detect() with a choice of implementation ("native" or the NumPy reference "numpy")."""
-    from provmark.detection import Detection
-
     rate = _check_rate(sample_rate)
     x, _ = _to_array(samples, "detect")
     if isinstance(fpr, bool) or not isinstance(fpr, (int, float)) or not (0 < fpr < 1):
@@ -1028,6 +1142,13 @@ def _detect(samples: Any, sample_rate: int, key: Any, *, fpr: float, speed_searc
         raise ValueError(f"detect: need at least {need} samples ({need / rate:.3f} s) at {rate} Hz, got {x.shape[1]}")
     speeds = SPEEDS_SEARCH if speed_search else SPEEDS_DEFAULT
     r = _detect_core(x, rate, kb, speeds, layout=layout, fpr=fpr, impl=impl)
+    return _detection(r, rate, fpr, layout)
+
+
+def _detection(r: dict[str, Any], rate: int, fpr: float, layout: Layout = DEFAULT_LAYOUT):
+    """detect()'s answer from _detect_core's raw results: p-value, decision, presence segments, details."""
+    from provmark.detection import Detection
+
     best: _Candidate = r["best"]
     decoded = best.payload is not None
     p = _p_value(best.z, r["n_tests"], decoded, r["tried"])
@@ -1058,6 +1179,8 @@ class StreamEmbedder:
     Concatenated outputs equal embed() on the whole signal. Latency: a sample is returned once the input
     reaches 5 hops (50 ms) past the start of its 40 ms cell (latency_s), whatever the chunk sizes.
     Chunks: shape (n,) for mono or (channels, n), float32/float64 in [-1, 1] or int16 (as embed()).
+    CUDA chunks (torch CUDA tensors, CuPy) are marked on their device by :class:`provmark.gpu_audio.StreamEmbedder`
+    (the state stays on the device; outputs are CUDA arrays); one stream takes host or CUDA chunks, not both.
     """
 
     def __init__(self, sample_rate: int, channels: int, payload: Any, key: Any, strength: float = 1.0) -> None:
@@ -1066,7 +1189,10 @@ class StreamEmbedder:
             raise ValueError(f"StreamEmbedder: channels must be an int in [1, 16], got {channels!r}")
         self.channels = int(channels)
         _, coded = _payload_bits(payload)
-        self._state = _EmbedState(self.sample_rate, self.channels, coded, _key_bytes(key), _check_strength(strength))
+        kb, strength = _key_bytes(key), _check_strength(strength)
+        self._state = _EmbedState(self.sample_rate, self.channels, coded, kb, strength)
+        self._spec = (payload, kb, strength)  # for the device twin, made at the first CUDA chunk
+        self._device: Any = None
         self._info: dict[str, Any] | None = None
         self._closed = False
         self.latency_s = (DEFAULT_LAYOUT.cell_hops + 1) * hop_length(self.sample_rate) / self.sample_rate
@@ -1074,6 +1200,8 @@ class StreamEmbedder:
     def push(self, chunk: Any) -> Any:
         if self._closed:
             raise RuntimeError("StreamEmbedder: push() after flush()")
+        if is_cuda_array(chunk) or self._device is not None:
+            return self._push_device(chunk)
         native = self._state.native is not None
         if (
             isinstance(chunk, np.ndarray)
@@ -1093,9 +1221,28 @@ class StreamEmbedder:
             return _restore(self._state.push_native(x, self._info["dtype"]), self._info)
         return _from_array(self._state.push(x), self._info)
 
+    def _push_device(self, chunk: Any) -> Any:
+        if not is_cuda_array(chunk):
+            raise ValueError(
+                "StreamEmbedder.push: this stream takes CUDA chunks (its first chunk was one), got a host array"
+            )
+        if self._device is None:
+            if self._info is not None:
+                raise ValueError(
+                    "StreamEmbedder.push: this stream takes host chunks (its first chunk was one), got a CUDA array"
+                )
+            from . import gpu_audio
+
+            payload, kb, strength = self._spec
+            self._device = gpu_audio.StreamEmbedder(self.sample_rate, self.channels, payload, kb, strength)
+        return self._device.push(chunk)
+
     def flush(self) -> Any:
         if self._closed:
             raise RuntimeError("StreamEmbedder: flush() called twice")
+        if self._device is not None:
+            self._closed = True
+            return self._device.flush()
         self._closed = True
         info = self._info or {"dtype": np.dtype(np.float32), "ndim": 2 if self.channels > 1 else 1, "torch": False}
         if self._state.native is not None:

@@ -29,7 +29,7 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -53,8 +53,9 @@ __all__ = [
 
 CudaError = _core.CudaError
 
-_TYPESTR = {"|u1": "uint8", "<u1": "uint8", "<u2": "uint16", "<f2": "float16", "<f4": "float32", "<f8": "float64"}
-_ITEMSIZE = {"uint8": 1, "uint16": 2, "float16": 2, "bfloat16": 2, "float32": 4, "float64": 8}
+_TYPESTR = {"|u1": "uint8", "<u1": "uint8", "<u2": "uint16", "<i2": "int16", "<f2": "float16", "<f4": "float32",
+            "<f8": "float64"}  # fmt: skip
+_ITEMSIZE = {"uint8": 1, "uint16": 2, "int16": 2, "float16": 2, "bfloat16": 2, "float32": 4, "float64": 8}
 _FLOATS = ("float16", "bfloat16", "float32", "float64")
 
 
@@ -137,7 +138,8 @@ def _cai(x: Any, fn: str) -> _Array:
         dtype = _TYPESTR[typestr]
     else:
         raise TypeError(
-            f"{fn}: dtype must be uint8, uint16, float16, bfloat16, float32 or float64 (little-endian), got {typestr!r}"
+            f"{fn}: dtype must be uint8, uint16, int16, float16, bfloat16, float32 or float64 (little-endian), "
+            f"got {typestr!r}"
         )
     item = _ITEMSIZE[dtype]
     shape = tuple(int(s) for s in d["shape"])
@@ -209,14 +211,33 @@ def _clone(x: Any) -> Any:
     return _empty(x, (), "uint8")  # raises the TypeError
 
 
-def _check_unit_range(x: Any, fn: str) -> None:
-    """Float pictures must be finite and in [0, 1] (as on the CPU); costs two reductions and a sync."""
+def _check_unit_range(x: Any, fn: str, lo_bound: float = 0.0) -> None:
+    """Float pictures must be finite and in [0, 1] (as on the CPU), or [-1, 1] with ``value_range=(-1, 1)``;
+    costs two reductions and a sync."""
     try:
         lo, hi = float(x.min()), float(x.max())
     except AttributeError as e:
         raise TypeError(f"{fn}: cannot check the value range of a {type(x).__name__}; pass check=False") from e
-    if not (lo >= 0.0 and hi <= 1.0):  # NaN fails both comparisons
-        raise ValueError(f"{fn}: float images must be finite and in [0, 1], got values in [{lo:.4g}, {hi:.4g}]")
+    if not (lo >= lo_bound and hi <= 1.0):  # NaN fails both comparisons
+        raise ValueError(
+            f"{fn}: float images must be finite and in [{lo_bound:g}, 1], got values in [{lo:.4g}, {hi:.4g}]"
+        )
+
+
+def _range_lo(value_range: Any, dtype: str, fn: str) -> float:
+    """The lower bound of float samples, 0.0 for ``value_range=(0, 1)`` (the default) or -1.0 for (-1, 1)
+    (float dtypes only)."""
+    try:
+        lo, hi = (float(v) for v in value_range)
+    except (TypeError, ValueError):
+        raise ValueError(f"{fn}: value_range must be (0, 1) or (-1, 1), got {value_range!r}") from None
+    if (lo, hi) == (0.0, 1.0):
+        return 0.0
+    if (lo, hi) != (-1.0, 1.0):
+        raise ValueError(f"{fn}: value_range must be (0, 1) or (-1, 1), got {value_range!r}")
+    if dtype not in _FLOATS:
+        raise ValueError(f"{fn}: value_range=(-1, 1) applies to float pictures, got {dtype}")
+    return -1.0
 
 
 # ---- frames ----------------------------------------------------------------------------------------------------
@@ -233,6 +254,7 @@ class _Frames:
     scale: float
     shift: int = 0
     vmax: float = 0.0
+    lo: float = 0.0  # float samples in [lo, 1]: 0, or -1 (value_range=(-1, 1), scale 127.5)
 
     def view(self, ptr: int | None = None, strides: tuple[int, int, int, int] | None = None) -> Any:
         sn, sy, sx, sc = self.strides if strides is None else strides
@@ -250,6 +272,7 @@ class _Frames:
             self.scale,
             self.shift,
             self.vmax,
+            self.lo,
         )
 
 
@@ -269,7 +292,7 @@ def _layout(a: _Array, layout: str | None, batch: bool) -> str:
     return "HWC"
 
 
-def _frames(a: _Array, fn: str, batch: bool, layout: str | None) -> _Frames:
+def _frames(a: _Array, fn: str, batch: bool, layout: str | None, lo: float = 0.0) -> _Frames:
     """Pictures: CHW layout [C, H, W] / [N, C, H, W] (torch's), HWC layout [H, W(, C)] / [N, H, W(, C)]."""
     lay = _layout(a, layout, batch)
     shape, st = a.shape, a.strides
@@ -291,18 +314,22 @@ def _frames(a: _Array, fn: str, batch: bool, layout: str | None) -> _Frames:
             raise ValueError(f"{fn}: expected {want} with C in (1, 3, 4), got shape {shape}")
     if a.dtype == "uint16":
         raise TypeError(f"{fn}: uint16 pictures are supported as luma planes only (gpu.LumaEmbedder with bit_depth)")
+    if a.dtype == "int16":
+        raise TypeError(f"{fn}: int16 is an audio sample type (provmark.gpu_audio); pictures are uint8 or float")
     n = shape[0] if batch else 1
     sn = st[0] if batch else 0
-    scale = 1.0 if a.dtype == "uint8" else 255.0
-    return _Frames(a, n, h, w, c, (sn, sy, sx, sc), scale)
+    scale = 1.0 if a.dtype == "uint8" else 255.0 / (1.0 - lo)
+    return _Frames(a, n, h, w, c, (sn, sy, sx, sc), scale, lo=lo)
 
 
-def _plane_frames(a: _Array, fn: str, height: int, width: int, bit_depth: int, shift: int) -> _Frames:
+def _plane_frames(a: _Array, fn: str, height: int, width: int, bit_depth: int, shift: int, lo: float = 0.0) -> _Frames:
     """Luma planes: [rows, W] or [N, rows, W] with rows >= height (the Y plane is the first `height` rows, as in
     nv12 / nv21 / yuv420p / p010 buffers); uint8 (bit_depth 8), uint16 (bit_depth 9..16, stored << shift) or
     float in [0, 1]."""
     if len(a.shape) not in (2, 3):
         raise ValueError(f"{fn}: expected a luma plane [rows, W] or [N, rows, W], got shape {a.shape}")
+    if a.dtype == "int16":
+        raise TypeError(f"{fn}: int16 is an audio sample type; luma planes are uint8, uint16 or float")
     batch = len(a.shape) == 3
     rows, w = a.shape[-2:]
     if w != width or rows < height:
@@ -324,7 +351,7 @@ def _plane_frames(a: _Array, fn: str, height: int, width: int, bit_depth: int, s
         raise ValueError(
             f"{fn}: bit_depth / shift apply to uint16 planes only, got bit_depth={bit_depth} shift={shift}"
         )
-    return _Frames(a, n, height, width, 1, (sn, sy, sx, 0), 1.0 if a.dtype == "uint8" else 255.0)
+    return _Frames(a, n, height, width, 1, (sn, sy, sx, 0), 1.0 if a.dtype == "uint8" else 255.0 / (1.0 - lo), lo=lo)
 
 
 def _overlaps(a: _Array, b: _Array) -> bool:
@@ -415,12 +442,14 @@ def _embed(
     stream: int | None,
     layout: str | None,
     check: bool,
+    value_range: Any,
     fn: str,
 ) -> Any:
     secret = image._key_secret(key)
     s = image._check_strength(strength, fn)
     a = _cai(x, fn)
-    fr = _frames(a, fn, batch, layout)
+    lo = _range_lo(value_range, a.dtype, fn)
+    fr = _frames(a, fn, batch, layout, lo)
     if min(fr.height, fr.width) < image.MIN_EMBED_SIDE:
         raise ValueError(
             f"{fn}: the image must be at least {image.MIN_EMBED_SIDE} px on each side, got {fr.width}x{fr.height}"
@@ -432,10 +461,10 @@ def _embed(
     else:
         pls = [Payload.coerce(payloads)] * fr.n
     st = _pick_stream(a, stream, fn)
-    result, ofr = _output(fr, out, fn, False, lambda o: _frames(o, fn, batch, layout))
+    result, ofr = _output(fr, out, fn, False, lambda o: _frames(o, fn, batch, layout, lo))
     _require_cuda(fn)
     if check and a.dtype in _FLOATS:
-        _check_unit_range(a.obj, fn)
+        _check_unit_range(a.obj, fn, lo)
     chip = image._chip_size(min(fr.height, fr.width))
     tiles = _tiles(fr, pls, secret, informed, st, chip)
     _core.cuda_image_embed(fr.view(), ofr.view(), tiles, float(chip), float(image.TARGET_RMS * s), st)
@@ -453,6 +482,7 @@ def image_embed(
     stream: int | None = None,
     layout: str | None = None,
     check: bool = True,
+    value_range: tuple[float, float] = (0, 1),
 ) -> Any:
     """Watermark one picture on the GPU; returns a new array of the same type, shape, dtype and device.
 
@@ -464,15 +494,17 @@ def image_embed(
 
     ``out`` (optional) receives the result; ``out=x`` marks in place. ``informed=False`` skips the informed
     step (no host round trip: fully asynchronous). ``check=False`` skips the float range check (a reduction
-    and a sync).
+    and a sync). ``value_range=(-1, 1)``: float samples in [-1, 1] (marked as (x + 1) / 2 would be in [0, 1];
+    the output stays in [-1, 1]).
     """
     if _is_torch(x) and x.dim() == 4:
         return image_embed_batch(
-            x, payload, key, strength, informed=informed, out=out, stream=stream, layout=layout, check=check
-        )
+            x, payload, key, strength, informed=informed, out=out, stream=stream, layout=layout, check=check,
+            value_range=value_range,
+        )  # fmt: skip
     return _embed(
         x, payload, key, strength, batch=False, informed=informed, out=out, stream=stream, layout=layout,
-        check=check, fn="gpu.image_embed",
+        check=check, value_range=value_range, fn="gpu.image_embed",
     )  # fmt: skip
 
 
@@ -487,6 +519,7 @@ def image_embed_batch(
     stream: int | None = None,
     layout: str | None = None,
     check: bool = True,
+    value_range: tuple[float, float] = (0, 1),
 ) -> Any:
     """Watermark N same-size pictures in one launch per stage: ``[N, C, H, W]``, ``[N, H, W, C]`` or ``[N, H, W]``.
 
@@ -494,7 +527,7 @@ def image_embed_batch(
     """
     return _embed(
         x, payloads, key, strength, batch=True, informed=informed, out=out, stream=stream, layout=layout,
-        check=check, fn="gpu.image_embed_batch",
+        check=check, value_range=value_range, fn="gpu.image_embed_batch",
     )  # fmt: skip
 
 
@@ -540,20 +573,23 @@ class LumaEmbedder:
         stream: int | None = None,
         layout: str | None = None,
         check: bool = False,
+        value_range: tuple[float, float] = (0, 1),
     ) -> Any:
-        """Return the marked frame(s) (a new array, or ``out``; ``out=x`` marks in place)."""
+        """Return the marked frame(s) (a new array, or ``out``; ``out=x`` marks in place). ``value_range=(-1,
+        1)``: float samples in [-1, 1] (output in [-1, 1])."""
         fn = "gpu.LumaEmbedder.mark"
         a = _cai(x, fn)
+        lo = _range_lo(value_range, a.dtype, fn)
         if plane:
 
             def frames_of(arr: _Array) -> _Frames:
-                return _plane_frames(arr, fn, self.height, self.width, bit_depth, shift)
+                return _plane_frames(arr, fn, self.height, self.width, bit_depth, shift, lo)
 
         else:
             batch = _is_batch(a, layout)
 
             def frames_of(arr: _Array) -> _Frames:
-                return _frames(arr, fn, batch, layout)
+                return _frames(arr, fn, batch, layout, lo)
 
         fr = frames_of(a)
         if (fr.height, fr.width) != (self.height, self.width):
@@ -566,7 +602,7 @@ class LumaEmbedder:
         result, ofr = _output(fr, out, fn, plane, frames_of)
         _require_cuda(fn)
         if check and a.dtype in _FLOATS:
-            _check_unit_range(a.obj, fn)
+            _check_unit_range(a.obj, fn, lo)
         tiles = np.ascontiguousarray(np.broadcast_to(self._tile, (fr.n, image.TILE, image.TILE)))
         src = ofr if plane else fr
         _core.cuda_image_embed(src.view(), ofr.view(), tiles, float(self.chip), self._target, st)
@@ -574,6 +610,23 @@ class LumaEmbedder:
 
 
 # ---- detection -------------------------------------------------------------------------------------------------
+def _work_luma_device(x: Any, fn: str, batch: bool | None, stream: int | None, layout: str | None,
+                      value_range: Any) -> tuple[Any, _Frames, int, int, int]:  # fmt: skip
+    """The working-size luma of every frame on the device: (device array [N, h, w] float32, frames, h, w,
+    stream)."""
+    a = _cai(x, fn)
+    lo = _range_lo(value_range, a.dtype, fn)
+    if batch is None:
+        batch = _is_batch(a, layout)
+    fr = _frames(a, fn, batch, layout, lo)
+    st = _pick_stream(a, stream, fn)
+    _require_cuda(fn)
+    hw, ww, _s = image._work_shape(fr.height, fr.width)
+    dev = _empty(a.obj, (fr.n, hw, ww), "float32")
+    _core.cuda_image_resample(fr.view(), _cai(dev, fn).ptr, hw, ww, st)
+    return dev, fr, hw, ww, st
+
+
 def work_luma(
     x: Any,
     *,
@@ -581,6 +634,7 @@ def work_luma(
     batch: bool | None = None,
     stream: int | None = None,
     layout: str | None = None,
+    value_range: tuple[float, float] = (0, 1),
 ) -> np.ndarray:
     """Luma at the detector's working size (short side at most 512; grey levels), computed on the device, as
     host float32 ``[N, h, w]``; ``reduce="sum"`` returns the float64 sum over the N frames ``[h, w]`` instead
@@ -588,18 +642,10 @@ def work_luma(
     fn = "gpu.work_luma"
     if reduce not in (None, "sum"):
         raise ValueError(f"{fn}: reduce must be None or 'sum', got {reduce!r}")
-    a = _cai(x, fn)
-    if batch is None:
-        batch = _is_batch(a, layout)
-    fr = _frames(a, fn, batch, layout)
-    st = _pick_stream(a, stream, fn)
-    _require_cuda(fn)
-    hw, ww, _s = image._work_shape(fr.height, fr.width)
-    dev = _empty(a.obj, (fr.n, hw, ww), "float32")
+    dev, fr, hw, ww, st = _work_luma_device(x, fn, batch, stream, layout, value_range)
     dptr = _cai(dev, fn).ptr
-    _core.cuda_image_resample(fr.view(), dptr, hw, ww, st)
     if reduce == "sum":
-        total = _empty(a.obj, (hw, ww), "float64")
+        total = _empty(fr.arr.obj, (hw, ww), "float64")
         _core.cuda_sum_planes(dptr, fr.n, hw * ww, _cai(total, fn).ptr, st)
         host = np.empty((hw, ww), np.float64)
         _core.cuda_copy_to_host(_cai(total, fn).ptr, host, st)
@@ -607,36 +653,92 @@ def work_luma(
     return _to_host(dev, (fr.n, hw, ww), st)
 
 
-def _detect_working(
-    yw: np.ndarray, h: int, w: int, key: Key, fpr: float, payload_bits: int, full_search: bool
-) -> Detection:
-    """The CPU detector of provmark.image on a working-size luma plane (as video.detect_frames runs it), with
-    the geometry details given back in input pixels."""
-    a = np.clip(yw / np.float32(255.0), 0.0, 1.0).astype(np.float32)
-    det = image.detect(a, key, fpr=fpr, payload_bits=payload_bits, full_search=full_search)
-    if not isinstance(det, Detection):  # a 2-D numpy plane always gives one Detection
-        raise TypeError("gpu: image.detect returned a batch for one plane")
-    _hw, _ww, s = image._work_shape(h, w)
-    if s == 1.0:
-        return det
-    d = dict(det.details)
-    d["period_px"] = float(d["period_px"] / s)
-    d["shift_px"] = tuple(float(v / s) for v in d["shift_px"])
-    return replace(det, details=d)
+class _DevicePlane:
+    """A device plane of the search (a whitening and its denominator, or a reliability-weighted plane), with
+    its host copy once one was needed."""
+
+    __slots__ = ("den", "host", "ptr", "w")
+
+    def __init__(self, w: Any, den: Any = None) -> None:
+        self.w, self.den = w, den
+        self.ptr = _cai(w, "provmark.gpu").ptr
+        self.host: np.ndarray | None = None
+
+
+class _DevicePlanes:
+    """image._Search's whitening and folds on the device (the provider interface of image._HostPlanes): the
+    working-size luma stays on the GPU, whitenings (``cuda_image_whiten``) and reliability-weighted planes
+    (``cuda_image_reliability``) are made there, and every batch of hypotheses the search folds ahead (the
+    nominal lattices, the lattice candidates with their period steps, the crop scan, each round of the hill
+    climb) is folded in one launch (``cuda_image_fold_many``); only the 128 x 128 folded tiles come to the
+    host, plus the one whitened plane the lattice search's FFTs read (``host``)."""
+
+    batched = True
+    y = None
+
+    def __init__(self, like: Any, y_ptr: int, height: int, width: int, stream: int) -> None:
+        self.like, self.y_ptr, self.height, self.width, self.stream = like, y_ptr, height, width, stream
+        self.folds = 0  # hypotheses folded (ahead or not)
+        self.launches = 0  # fold launches
+
+    def _plane(self) -> Any:
+        return _empty(self.like, (self.height, self.width), "float32")
+
+    def whiten(self, c: float) -> _DevicePlane:
+        w, den = self._plane(), self._plane()
+        _core.cuda_image_whiten(
+            self.y_ptr, 1, self.height, self.width, float(c), _cai(w, "gpu").ptr, 0, _cai(den, "gpu").ptr,
+            self.stream,
+        )  # fmt: skip
+        return _DevicePlane(w, den)
+
+    def host(self, plane: _DevicePlane) -> np.ndarray:
+        if plane.host is None:
+            plane.host = _to_host(plane.w, (self.height, self.width), self.stream)
+        return plane.host
+
+    def reliability(self, plane: _DevicePlane) -> _DevicePlane:
+        out = self._plane()
+        _core.cuda_image_reliability(
+            plane.ptr, _cai(plane.den, "gpu").ptr, 1, self.height, self.width, float(image.RELIABILITY_FLOOR),
+            _cai(out, "gpu").ptr, self.stream,
+        )  # fmt: skip
+        return _DevicePlane(out)
+
+    def fold(
+        self, planes: Sequence[_DevicePlane], periods: Sequence[float], thetas: Sequence[float]
+    ) -> list[np.ndarray]:
+        k, side = len(planes), image.TILE * image.BINS
+        out = _empty(self.like, (k, side, side), "float64")
+        _core.cuda_image_fold_many(
+            np.array([p.ptr for p in planes], np.uint64), np.asarray(periods, np.float64),
+            np.asarray(thetas, np.float64), self.height, self.width, _cai(out, "gpu").ptr, side, self.stream,
+        )  # fmt: skip
+        host = np.empty((k, side, side), np.float64)
+        _core.cuda_copy_to_host(_cai(out, "gpu").ptr, host, self.stream)
+        self.folds += k
+        self.launches += 1
+        return list(host)
 
 
 def _detect(x: Any, key: Key, fpr: float, payload_bits: int, full_search: bool, batch: bool, stream: int | None,
-            layout: str | None, fn: str) -> list[Detection]:  # fmt: skip
-    image._key_secret(key)
+            layout: str | None, value_range: Any, fn: str) -> list[Detection]:  # fmt: skip
+    secret = image._key_secret(key)
     f = image._check_fpr(fpr, fn)
+    image._tables(secret, payload_bits)
     a = _cai(x, fn)
-    fr = _frames(a, fn, batch, layout)
+    fr = _frames(a, fn, batch, layout, _range_lo(value_range, a.dtype, fn))
     if min(fr.height, fr.width) < image.MIN_DETECT_SIDE:
         raise ValueError(
             f"{fn}: the image must be at least {image.MIN_DETECT_SIDE} px on each side, got {fr.width}x{fr.height}"
         )
-    planes = work_luma(x, batch=batch, stream=stream, layout=layout)
-    return [_detect_working(p, fr.height, fr.width, key, f, payload_bits, full_search) for p in planes]
+    dev, fr, hw, ww, st = _work_luma_device(x, fn, batch, stream, layout, value_range)
+    base = _cai(dev, fn).ptr
+    dets = []
+    for i in range(fr.n):
+        planes = _DevicePlanes(a.obj, base + i * hw * ww * 4, hw, ww, st)
+        dets.append(image._detect_work(planes, fr.height, fr.width, secret, payload_bits, f, full_search))
+    return dets
 
 
 def image_detect(
@@ -648,14 +750,20 @@ def image_detect(
     full_search: bool = False,
     stream: int | None = None,
     layout: str | None = None,
+    value_range: tuple[float, float] = (0, 1),
 ) -> Detection | list[Detection]:
     """Detect in one CUDA picture (a ``[N, C, H, W]`` torch tensor gives a list, as :func:`image_detect_batch`).
 
-    Luma and area resampling to the working size run on the device; the working-size plane (short side 512)
-    comes to the host and :func:`provmark.image.detect` searches it. Synchronises."""
+    The working-size luma, the whitenings and the folds of every geometry hypothesis run on the device
+    (batches of hypotheses in one launch); the 128 x 128 folded tiles come to the host, where the sync
+    correlations, the lattice search's FFTs (on one downloaded whitened plane) and the decoding run as in
+    :func:`provmark.image.detect`, which this equals up to float rounding. Synchronises."""
     if _is_torch(x) and x.dim() == 4:
-        return image_detect_batch(x, key, fpr=fpr, payload_bits=payload_bits, stream=stream, layout=layout)
-    return _detect(x, key, fpr, payload_bits, full_search, False, stream, layout, "gpu.image_detect")[0]
+        return image_detect_batch(
+            x, key, fpr=fpr, payload_bits=payload_bits, full_search=full_search, stream=stream, layout=layout,
+            value_range=value_range,
+        )  # fmt: skip
+    return _detect(x, key, fpr, payload_bits, full_search, False, stream, layout, value_range, "gpu.image_detect")[0]
 
 
 def image_detect_batch(
@@ -667,6 +775,8 @@ def image_detect_batch(
     full_search: bool = False,
     stream: int | None = None,
     layout: str | None = None,
+    value_range: tuple[float, float] = (0, 1),
 ) -> list[Detection]:
-    """Detect in N same-size CUDA pictures (one device pass for all); one Detection each."""
-    return _detect(x, key, fpr, payload_bits, full_search, True, stream, layout, "gpu.image_detect_batch")
+    """Detect in N same-size CUDA pictures (one device pass for the working-size luma of all); one Detection
+    each."""
+    return _detect(x, key, fpr, payload_bits, full_search, True, stream, layout, value_range, "gpu.image_detect_batch")

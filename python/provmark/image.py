@@ -645,19 +645,41 @@ class LumaEmbedder:
         return _ref_apply(a, d)
 
 
-def embed(image: Any, payload: Payload | bytes | int, key: Key, strength: float = 1.0) -> Any:
+def _host_value_range(value_range: Any, fn: str) -> None:
+    """Host pictures are floats in [0, 1] (or uint8); ``value_range=(-1, 1)`` is for CUDA arrays (provmark.gpu)."""
+    try:
+        ok = tuple(float(v) for v in value_range) == (0.0, 1.0)
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError(
+            f"{fn}: value_range={value_range!r} is supported for CUDA arrays only (provmark.gpu); host pictures "
+            "take value_range=(0, 1): scale them to [0, 1] first"
+        )
+
+
+def embed(
+    image: Any,
+    payload: Payload | bytes | int,
+    key: Key,
+    strength: float = 1.0,
+    *,
+    value_range: tuple[float, float] = (0, 1),
+) -> Any:
     """Watermark ``image`` with ``payload`` under ``key``; returns the same type, shape and dtype.
 
     ``image``: numpy uint8 [H, W, 3] (RGB), [H, W, 4] (RGBA, alpha untouched), [H, W] (grey), or float32/64 in
     [0, 1]; a PIL.Image.Image; or a torch CPU tensor [C, H, W] (float in [0, 1] or uint8; [N, C, H, W] goes to
     :func:`embed_batch`). CUDA arrays (torch CUDA tensors, CuPy) are marked on their device by
     :func:`provmark.gpu.image_embed` and come back on it. ``payload``: bytes (8 by default), int or
-    :class:`Payload`. ``strength`` scales the pattern amplitude (1.0: PSNR about 43 dB).
+    :class:`Payload`. ``strength`` scales the pattern amplitude (1.0: PSNR about 43 dB). ``value_range=(-1,
+    1)``: float CUDA arrays with samples in [-1, 1] (output in [-1, 1]); host pictures take (0, 1) only.
     """
     if _is_cuda_array(image):
         from . import gpu
 
-        return gpu.image_embed(image, payload, key, strength)
+        return gpu.image_embed(image, payload, key, strength, value_range=value_range)
+    _host_value_range(value_range, "image.embed")
     if _is_torch(image) and image.dim() == 4:
         return embed_batch(image, payload, key, strength)
     secret = _key_secret(key)
@@ -681,7 +703,9 @@ def _batch_arrays(images: Any, func: str) -> tuple[list[np.ndarray], Any]:
     raise TypeError(f"{func}: images must be a list, an [N, H, W(, C)] array or an [N, C, H, W] tensor")
 
 
-def embed_batch(images: Any, payloads: Any, key: Key, strength: float = 1.0) -> Any:
+def embed_batch(
+    images: Any, payloads: Any, key: Key, strength: float = 1.0, *, value_range: tuple[float, float] = (0, 1)
+) -> Any:
     """Embed into N same-size images: a list, an [N, H, W(, C)] array or an [N, C, H, W] torch tensor.
 
     ``payloads`` is one payload for all, or a sequence of N. Returns the same container type.
@@ -689,7 +713,8 @@ def embed_batch(images: Any, payloads: Any, key: Key, strength: float = 1.0) -> 
     if _is_cuda_array(images):
         from . import gpu
 
-        return gpu.image_embed_batch(images, payloads, key, strength)
+        return gpu.image_embed_batch(images, payloads, key, strength, value_range=value_range)
+    _host_value_range(value_range, "image.embed_batch")
     secret = _key_secret(key)
     s = _check_strength(strength)
     arrays, restore = _batch_arrays(images, "image.embed_batch")
@@ -819,24 +844,77 @@ def _lattice_candidates(w: np.ndarray, n_out: int, src_scale: float) -> list[tup
     return out
 
 
-class _Search:
-    """Evaluates geometry hypotheses on one whitened working picture."""
+class _HostPlanes:
+    """Whitening and folds of the host (CPU) engine for :class:`_Search`: the default provider.
 
-    def __init__(self, y: np.ndarray, tabs: _Tables) -> None:
+    A provider gives the search its whitened planes and folds (``provmark.gpu`` has a device one that keeps the
+    planes on the GPU and folds batches of hypotheses in one launch): ``whiten(c)`` -> a handle of the
+    whitening at chip size ``c``; ``host(handle)`` -> that whitened plane as a host float32 array (the lattice
+    search's FFTs read it); ``reliability(handle)`` -> a handle of the reliability-weighted plane;
+    ``fold(handles, periods, thetas)`` -> one folded float64 tile per hypothesis. ``batched`` says whether
+    folding hypotheses ahead of their use (:meth:`_Search.prefetch`) pays.
+    """
+
+    batched = False
+
+    def __init__(self, y: np.ndarray) -> None:
+        self.y = y
+
+    def whiten(self, c: float) -> tuple[np.ndarray, np.ndarray]:
+        return _whiten(self.y, c)
+
+    def host(self, handle: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        return handle[0]
+
+    def reliability(self, handle: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, None]:
+        """See :meth:`_Search.reliability_weighted` (a handle: the weighted plane, no denominator)."""
+        w, den = handle
+        # den = a + 0.5 + 0.1 * mean(a) (image_whiten) -> recover a
+        mean_a = max((float(np.mean(den)) - 0.5) / 1.1, 0.0)
+        a = np.maximum(den - np.float32(0.5 + 0.1 * mean_a), np.float32(0.0))
+        q = np.square(a / den)
+        q += np.float32(RELIABILITY_FLOOR * float(np.mean(q)) + 1e-12)
+        return (w / q).astype(np.float32, copy=False), None
+
+    def fold(self, planes: Sequence[Any], periods: Sequence[float], thetas: Sequence[float]) -> list[np.ndarray]:
+        return [_fold(p[0], period, theta) for p, period, theta in zip(planes, periods, thetas, strict=True)]
+
+
+def _chip_key(c: float) -> int:
+    """Whitenings are cached on a grid of 6 chip sizes per octave."""
+    return round(math.log2(max(c, 0.25)) * 6)
+
+
+class _Search:
+    """Evaluates geometry hypotheses on one whitened working picture.
+
+    The whitening and the folds come from ``provider`` (default: the host engine on ``y``, see
+    :class:`_HostPlanes`); the sync correlations run here, on the host, one hypothesis at a time.
+    """
+
+    def __init__(self, y: np.ndarray | None, tabs: _Tables, provider: Any = None) -> None:
         self.y = y
         self.tabs = tabs
-        self.cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        self.weighted_cache: dict[int, np.ndarray] = {}
+        self.provider = provider if provider is not None else _HostPlanes(y)  # type: ignore[arg-type]
+        self.cache: dict[int, Any] = {}
+        self.weighted_cache: dict[int, Any] = {}
+        self.ahead: dict[tuple[float, float, int, bool], np.ndarray] = {}  # tiles folded ahead of use
         self.count = 0
 
-    def _whiten_pair(self, c: float) -> tuple[np.ndarray, np.ndarray]:
-        k = round(math.log2(max(c, 0.25)) * 6)
+    def _whiten_pair(self, c: float) -> Any:
+        k = _chip_key(c)
         if k not in self.cache:
-            self.cache[k] = _whiten(self.y, 2.0 ** (k / 6))
+            self.cache[k] = self.provider.whiten(2.0 ** (k / 6))
         return self.cache[k]
 
     def whitened(self, c: float) -> np.ndarray:
-        return self._whiten_pair(c)[0]
+        return self.provider.host(self._whiten_pair(c))
+
+    def _weighted(self, c: float) -> Any:
+        k = _chip_key(c)
+        if k not in self.weighted_cache:
+            self.weighted_cache[k] = self.provider.reliability(self._whiten_pair(c))
+        return self.weighted_cache[k]
 
     def reliability_weighted(self, c: float) -> np.ndarray:
         """The whitened picture times a per-pixel reliability weight (1 / local residual power).
@@ -847,16 +925,36 @@ class _Search:
         optimal linear combiner weights each pixel by signal / noise power, i.e. ``w / q`` (floored at 5 % of
         the mean of ``q``; measured: ``benchmarks/image_decode_diag.py``). Costs a few elementwise passes.
         """
-        k = round(math.log2(max(c, 0.25)) * 6)
-        if k not in self.weighted_cache:
-            w, den = self._whiten_pair(c)
-            # den = a + 0.5 + 0.1 * mean(a) (image_whiten) -> recover a
-            mean_a = max((float(np.mean(den)) - 0.5) / 1.1, 0.0)
-            a = np.maximum(den - np.float32(0.5 + 0.1 * mean_a), np.float32(0.0))
-            q = np.square(a / den)
-            q += np.float32(RELIABILITY_FLOOR * float(np.mean(q)) + 1e-12)
-            self.weighted_cache[k] = (w / q).astype(np.float32, copy=False)
-        return self.weighted_cache[k]
+        return self.provider.host(self._weighted(c))
+
+    def prefetch(self, hyps: Sequence[tuple[float, float, float | None]], weighted: bool = False) -> None:
+        """Fold hypotheses (period, theta, chip or None for period / TILE) ahead of their evaluation, as one
+        batch, when the provider batches (the device); a no-op for the host engine. Tiles folded ahead and never
+        evaluated do not count as hypotheses."""
+        if not self.provider.batched:
+            return
+        keys, planes, periods, thetas = [], [], [], []
+        for period, theta, chip in hyps:
+            c = period / TILE if chip is None else chip
+            key = (period, theta, _chip_key(c), weighted)
+            if key in self.ahead or key in keys:
+                continue
+            keys.append(key)
+            planes.append(self._weighted(c) if weighted else self._whiten_pair(c))
+            periods.append(period)
+            thetas.append(theta)
+        if keys:
+            for key, f in zip(keys, self.provider.fold(planes, periods, thetas), strict=True):
+                self.ahead[key] = f
+
+    def fold(self, period: float, theta: float, chip: float | None = None, weighted: bool = False) -> np.ndarray:
+        """The folded tile of one hypothesis (on the reliability-weighted plane when ``weighted``)."""
+        c = period / TILE if chip is None else chip
+        f = self.ahead.pop((period, theta, _chip_key(c), weighted), None)
+        if f is None:
+            plane = self._weighted(c) if weighted else self._whiten_pair(c)
+            f = self.provider.fold([plane], [period], [theta])[0]
+        return f
 
     def evaluate(
         self, period: float, theta: float, chip: float | None = None
@@ -869,7 +967,7 @@ class _Search:
         from scipy import fft as sfft
 
         self.count += 1
-        f = _fold(self.whitened(period / TILE if chip is None else chip), period, theta)
+        f = self.fold(period, theta, chip)
         n = TILE * BINS
         # both correlations (plain and mirrored template) in one float32 inverse FFT
         ff = sfft.rfft2(f.astype(np.float32))
@@ -897,14 +995,33 @@ def _align(folded: np.ndarray, shift: tuple[float, float], flip: bool) -> np.nda
 
 def _detect_array(a: np.ndarray, secret: bytes, payload_bits: int, fpr: float, full_search: bool) -> Detection:
     t0 = time.perf_counter()
-    tabs = _tables(secret, payload_bits)
+    _tables(secret, payload_bits)
     h, w = a.shape[:2]
     if min(h, w) < MIN_DETECT_SIDE:
         raise ValueError(f"image.detect: the image must be at least {MIN_DETECT_SIDE} px on each side, got {w}x{h}")
-    hw, ww, s = _work_shape(h, w)
+    hw, ww, _s = _work_shape(h, w)
     y = _core.image_luma_work(a, hw, ww) if _NATIVE else _resample(_luma(a), hw, ww)
+    return _detect_work(_HostPlanes(y), h, w, secret, payload_bits, fpr, full_search, t0)
+
+
+def _detect_work(
+    planes: Any,
+    h: int,
+    w: int,
+    secret: bytes,
+    payload_bits: int,
+    fpr: float,
+    full_search: bool,
+    t0: float | None = None,
+) -> Detection:
+    """Detection on a working-size luma plane (of a picture of h x w px) whose whitening and folds come from
+    ``planes`` (:class:`_HostPlanes`, or provmark.gpu's device provider). ``t0``: when the call started."""
+    if t0 is None:
+        t0 = time.perf_counter()
+    tabs = _tables(secret, payload_bits)
+    _hw, _ww, s = _work_shape(h, w)
     t1 = time.perf_counter()
-    search = _Search(y, tabs)
+    search = _Search(getattr(planes, "y", None), tabs, planes)
     timings: dict[str, float] = {"prepare": t1 - t0}
     # (z, period, theta, shift, flipped, folded tile, chip size of the whitening folded)
     results: list[tuple[float, float, float, tuple[float, float], bool, np.ndarray, float]] = []
@@ -922,10 +1039,10 @@ def _detect_array(a: np.ndarray, secret: bytes, payload_bits: int, fpr: float, f
             for _ in range(rounds):
                 centre = max(results, key=lambda r: r[0])
                 period, theta = centre[1], centre[2]
-                for dp in steps_p:
-                    for dt in steps_t:
-                        if dp or dt:
-                            run(period * (1 + dp), theta + math.radians(dt))
+                ring = [(period * (1 + dp), theta + math.radians(dt)) for dp in steps_p for dt in steps_t if dp or dt]
+                search.prefetch([(p, t, None) for p, t in ring])
+                for p, t in ring:
+                    run(p, t)
                 if max(results, key=lambda r: r[0]) is centre:
                     break
 
@@ -936,19 +1053,23 @@ def _detect_array(a: np.ndarray, secret: bytes, payload_bits: int, fpr: float, f
         """A geometry within 1 % of period and 0.01 rad of one already decoded."""
         return any(abs(math.log(r[1] / d[2][1])) < 0.01 and abs(r[2] - d[2][2]) < 0.01 for d in decodes)
 
-    viterbi = [0]  # Viterbi runs, each a 2^-32 chance for a picture without the mark to pass the CRC
+    # [Viterbi runs, CRC checks]: each check (a list decoder makes several) is a 2^-32 chance for a picture
+    # without the mark to pass the CRC
+    viterbi = [0, 0]
 
     def decode_soft(soft: np.ndarray) -> Payload | None:
         sd = float(np.std(soft))
         viterbi[0] += 1
-        return Payload.decode((soft / sd if sd > 0 else soft).astype(np.float32), payload_bits)
+        pl, checks = Payload.decode_list((soft / sd if sd > 0 else soft).astype(np.float32), payload_bits)
+        viterbi[1] += checks
+        return pl
 
     def try_decode(r: tuple) -> Payload | None:
         z, period, theta, shift, flip, f, chip = r
         pl = decode_soft(tabs.soft(_align(f, shift, flip)))
         if pl is None:
             # the same geometry, each pixel weighted by its reliability (see _Search.reliability_weighted)
-            fw = _fold(search.reliability_weighted(chip), period, theta)
+            fw = search.fold(period, theta, chip, weighted=True)
             pl = decode_soft(tabs.soft(_align(fw, shift, flip)))
         decodes.append((pl, z, r))
         return pl
@@ -964,10 +1085,12 @@ def _detect_array(a: np.ndarray, secret: bytes, payload_bits: int, fpr: float, f
         """
         n = int(math.log(scan_top / prior) / CROP_SCAN_STEP)
         start = len(results)
+        search.prefetch([(prior * math.exp(i * CROP_SCAN_STEP), 0.0, prior / TILE) for i in range(1, n + 1)])
         for i in range(1, n + 1):
             run(prior * math.exp(i * CROP_SCAN_STEP), 0.0, prior / TILE)
         if len(results) > start:
             b = max(results[start:], key=lambda r: r[0])
+            search.prefetch([(b[1] * math.exp(sign * CROP_SCAN_STEP), 0.0, prior / TILE) for sign in (-0.5, 0.5)])
             for sign in (-0.5, 0.5):
                 run(b[1] * math.exp(sign * CROP_SCAN_STEP), 0.0, prior / TILE)
 
@@ -979,6 +1102,7 @@ def _detect_array(a: np.ndarray, secret: bytes, payload_bits: int, fpr: float, f
     if unfloored < prior * 0.99:
         priors.append(unfloored)
     scan_top = max(prior, CROP_SCAN_MAX * unfloored)
+    search.prefetch([(p0, 0.0, None) for p0 in priors])
     for p0 in priors:
         run(p0, 0.0)
     found_pl = None
@@ -987,7 +1111,14 @@ def _detect_array(a: np.ndarray, secret: bytes, payload_bits: int, fpr: float, f
         found_pl = try_decode(first)
     t2 = time.perf_counter()
     if found_pl is None:
-        for period, theta in _lattice_candidates(search.whitened(prior / TILE), N_CANDIDATES, s):
+        candidates = _lattice_candidates(search.whitened(prior / TILE), N_CANDIDATES, s)
+        ahead: list[tuple[float, float, float | None]] = []
+        for period, theta in candidates:  # with the period steps below, folded ahead (speculatively) in one batch
+            ahead.append((period, theta, None))
+            if theta == 0.0 and (unfloored * 0.98 <= period < prior * 0.99 or period > scan_top * 1.01):
+                ahead += [(period * (1.0 + k * PERIOD_STEP), theta, period / TILE) for k in (-1.0, 1.0, -2.0, 2.0)]
+        search.prefetch(ahead)
+        for period, theta in candidates:
             run(period, theta)
             r = results[-1]
             if (
@@ -1054,7 +1185,7 @@ def _detect_array(a: np.ndarray, secret: bytes, payload_bits: int, fpr: float, f
     z_grid = max(r[0] for r in results[:n_grid])
     p_sync = _p_sync(z_grid, count_grid)
     if found_pl is not None:
-        p_value = min(1.0, _p_sync(min(z, z_grid), count_grid) * viterbi[0] * CRC_FALSE_ACCEPT)
+        p_value = min(1.0, _p_sync(min(z, z_grid), count_grid) * viterbi[1] * CRC_FALSE_ACCEPT)
     else:
         p_value = p_sync
     found = found_pl is not None and p_value <= fpr
@@ -1069,6 +1200,7 @@ def _detect_array(a: np.ndarray, secret: bytes, payload_bits: int, fpr: float, f
         "shift_px": (float(shift[0] / BINS * c_pix), float(shift[1] / BINS * c_pix)),
         "hypotheses": int(search.count),
         "decodes": int(viterbi[0]),
+        "crc_checks": int(viterbi[1]),
         "crc_ok": found_pl is not None,
         "timings_ms": {k: round(v * 1000.0, 3) for k, v in timings.items()},
     }
@@ -1088,7 +1220,13 @@ def _check_fpr(fpr: Any, fn: str = "image.detect") -> float:
 
 
 def detect(
-    image: Any, key: Key, *, fpr: float = DEFAULT_FPR, payload_bits: int = DEFAULT_BITS, full_search: bool = False
+    image: Any,
+    key: Key,
+    *,
+    fpr: float = DEFAULT_FPR,
+    payload_bits: int = DEFAULT_BITS,
+    full_search: bool = False,
+    value_range: tuple[float, float] = (0, 1),
 ) -> Detection | list[Detection]:
     """Look for a watermark of ``key`` in ``image`` (same input forms as :func:`embed`).
 
@@ -1099,7 +1237,10 @@ def detect(
     if _is_cuda_array(image):
         from . import gpu
 
-        return gpu.image_detect(image, key, fpr=fpr, payload_bits=payload_bits, full_search=full_search)
+        return gpu.image_detect(
+            image, key, fpr=fpr, payload_bits=payload_bits, full_search=full_search, value_range=value_range
+        )
+    _host_value_range(value_range, "image.detect")
     if _is_torch(image) and image.dim() == 4:
         return detect_batch(image, key, fpr=fpr, payload_bits=payload_bits)
     secret = _key_secret(key)
@@ -1109,13 +1250,19 @@ def detect(
 
 
 def detect_batch(
-    images: Any, key: Key, *, fpr: float = DEFAULT_FPR, payload_bits: int = DEFAULT_BITS
+    images: Any,
+    key: Key,
+    *,
+    fpr: float = DEFAULT_FPR,
+    payload_bits: int = DEFAULT_BITS,
+    value_range: tuple[float, float] = (0, 1),
 ) -> list[Detection]:
     """Detect in N images (a list, an [N, H, W(, C)] array or an [N, C, H, W] tensor); one Detection each."""
     if _is_cuda_array(images):
         from . import gpu
 
-        return gpu.image_detect_batch(images, key, fpr=fpr, payload_bits=payload_bits)
+        return gpu.image_detect_batch(images, key, fpr=fpr, payload_bits=payload_bits, value_range=value_range)
+    _host_value_range(value_range, "image.detect_batch")
     secret = _key_secret(key)
     f = _check_fpr(fpr)
     arrays, _restore = _batch_arrays(images, "image.detect_batch")
