@@ -4,14 +4,16 @@
 
 (a) the card's device-to-device copy bandwidth (torch ``copy_`` timed with CUDA events, counted as bytes read +
 written per second); (b) CPU vs CUDA parity of every image kernel and end to end on real photos (scikit-image's
-astronaut, coffee, chelsea) with fresh random keys; (c) embedding and detection throughput with CUDA events on
-batches of ``--frames`` 1080p and 4K frames as uint8 RGB (NHWC), float32 NCHW and nv12, and image-mode detection
-with the full geometric search (images/s on 16 marked and 16 unmarked pictures); (d) one table: frames/s,
-GB/s (frames read + written), % of the copy bandwidth, the CPU's frames/s beside; plus a "no host copies" proof
-(every memcpy the CUDA profiler sees during one embedding and one video-mode detection call); (e) audio: CPU vs
-CUDA parity of ``provmark.gpu_audio`` (embedding, and the detection scores over speeds x block phases) on
-music-like test signals, ``detect_batch`` against ``audio.detect``, and the real-time factors of a batch of
-``--clips`` 10 s stereo 44.1 kHz clips (CUDA events; ``detect_batch`` end to end by wall clock, marked and
+astronaut, coffee, chelsea) with fresh random keys, the device sync statistic (``cuda_image_sync``) among them;
+(c) embedding and detection throughput with CUDA events on batches of ``--frames`` 1080p and 4K frames as uint8
+RGB (NHWC), float32 NCHW and nv12, the sync statistic of 64 folded tiles (device vs the host's scipy correlation,
+ratio and z difference), and image-mode detection with the full geometric search (images/s on 16 marked and 16
+unmarked pictures); ``--image-host`` times only what image-mode detection leaves on the host (no GPU needed);
+(d) one table: frames/s, GB/s (frames read + written), % of the copy bandwidth, the CPU's frames/s beside; plus a
+"no host copies" proof (every memcpy the CUDA profiler sees during one embedding and one video-mode detection
+call); (e) audio: CPU vs CUDA parity of ``provmark.gpu_audio`` (embedding, and the detection scores over speeds x
+block phases) on music-like test signals, ``detect_batch`` against ``audio.detect``, and the real-time factors of a
+batch of ``--clips`` 10 s stereo 44.1 kHz clips (CUDA events; ``detect_batch`` end to end by wall clock, marked and
 unmarked; a ``StreamEmbedder`` fed 20 ms chunks) beside the CPU engine's (issue #8 bars: embed >= 20,000x,
 detection >= 5,000x real time); ``--audio-host`` times only detect_batch's host decoding (no GPU needed).
 
@@ -183,6 +185,33 @@ def _parity_steps(torch, img, big, key, pl, dev, host, fr, maxdiff):  # type: ig
         ref = hp.reliability(planes[1])[0]
         yield "reliability weights (relative)", maxdiff(host(r), ref) / float(np.abs(ref).max()), 1e-4
 
+    def sync():
+        # the device sync statistic (cuda_image_sync: float32 FFT correlation, z, best shift and flip) against
+        # image._Search.evaluate on the tiles of the marked photo, its mirror, a 25 % crop and the unmarked photo
+        secret = key.secret_bytes()
+        tabs = image._tables(secret, 64)
+        marked = image.embed(img, pl, key)
+        crop = marked[h // 4 : h // 4 + h // 2, w // 4 : w // 4 + w // 2]
+        tiles, ref = [], []
+        for x in (marked, marked[:, ::-1], crop, img):
+            x = np.ascontiguousarray(x)
+            hw, ww, s = image._work_shape(*x.shape[:2])
+            yw = _core.image_luma_work(x, hw, ww)
+            search = image._Search(yw, tabs)
+            nominal = image.TILE * image._chip_size(min(x.shape[:2])) * s
+            for period in (nominal, nominal * 2.0, nominal * 1.37):
+                z, shift, flip, f = search.evaluate(period, 0.0)
+                tiles.append(f)
+                ref.append((z, *shift, float(flip)))
+        want = np.array(ref)
+        t = dev(np.stack(tiles))
+        spectra = dev(gpu._sync_spectra(secret, 64))
+        out = torch.empty((len(tiles), 4), dtype=torch.float64, device="cuda")
+        _core.cuda_image_sync(t.data_ptr(), len(tiles), spectra.data_ptr(), out.data_ptr())
+        got = host(out)
+        yield f"sync z ({len(tiles)} tiles, relative)", float(np.max(np.abs(got[:, 0] / want[:, 0] - 1))), 1e-5
+        yield "sync shift/flip differ (count)", float(np.sum(np.any(got[:, 1:] != want[:, 1:], axis=1))), 0
+
     def embed():
         got = host(gpu.image_embed(dev(img), pl, key, informed=False))
         ref = image.LumaEmbedder(w, h, pl, key, informed="off").mark(img)
@@ -238,8 +267,8 @@ def _parity_steps(torch, img, big, key, pl, dev, host, fr, maxdiff):  # type: ig
         det = gpu.image_detect(dev(got), key, value_range=(-1, 1))
         yield "detect float32 in [-1, 1]: payload mismatch", 0.0 if det.payload == pl.data else 1.0, 0
 
-    return [("luma", luma), ("mask+resample", mask_resample), ("whiten+fold", whiten_fold), ("embed", embed),
-            ("detect", detect), ("value range (-1, 1)", signed_range)]  # fmt: skip
+    return [("luma", luma), ("mask+resample", mask_resample), ("whiten+fold", whiten_fold), ("sync", sync),
+            ("embed", embed), ("detect", detect), ("value range (-1, 1)", signed_range)]  # fmt: skip
 
 
 # ---- (c) throughput ----------------------------------------------------------------------------------------------
@@ -296,8 +325,10 @@ def run_throughput(torch: Any, bw: float, n: int, repeats: int, sizes: dict[str,
                 )
             del x
             torch.cuda.empty_cache()
-        # image-mode detection with the full geometric search: whitenings and batched folds on the device, the
-        # sync correlations, the lattice FFTs and the decoding on the host; unmarked pictures are the worst case
+        if size == next(iter(sizes)):
+            rows.append(sync_timing(torch, repeats))
+        # image-mode detection with the full geometric search: whitenings, batched folds and their sync
+        # statistics on the device, the lattice FFTs and the decoding on the host; unmarked pictures are the worst case
         # (every hypothesis, 6 decodes), marked ones stop at the first decode. Wall clock (host-bound), images/s.
         x = _frames_batch(torch, 16, hgt, wid, "uint8 RGB NHWC")
         marked = gpu.image_embed_batch(x, pl, key, informed=False)
@@ -324,6 +355,43 @@ def run_throughput(torch: Any, bw: float, n: int, repeats: int, sizes: dict[str,
         del x
         torch.cuda.empty_cache()
     return rows
+
+
+def sync_timing(torch: Any, repeats: int, k: int = 64) -> dict:
+    """The sync statistic of k folded tiles (a fold batch's size, e.g. the crop scan's ~46) on the device
+    (cuda_image_sync, CUDA events) against the host's per-tile scipy correlation (image._Search.evaluate's), and
+    the largest relative z difference between the two."""
+    key = pm.Key.generate()
+    secret = key.secret_bytes()
+    tabs = image._tables(secret, 64)
+    y = _core.image_luma_work(_photo("coffee"), *image._work_shape(400, 600)[:2])
+    search = image._Search(y, tabs)
+    tiles = [search.fold(80.0 * (1.0 + 0.01 * i), 0.0) for i in range(k)]
+    t = torch.from_numpy(np.stack(tiles)).cuda()
+    spectra = torch.from_numpy(gpu._sync_spectra(secret, 64)).cuda()
+    out = torch.empty((k, 4), dtype=torch.float64, device="cuda")
+    t_dev = _event_time(
+        torch, lambda: _core.cuda_image_sync(t.data_ptr(), k, spectra.data_ptr(), out.data_ptr(),
+                                             torch.cuda.current_stream().cuda_stream), repeats)  # fmt: skip
+    got = out.cpu().numpy()
+
+    def host_all() -> list:
+        res = []
+        for f in tiles:
+            search.ahead[(0.0, 0.0, 0, False)] = f
+            res.append(search.evaluate(0.0, 0.0, 1.0)[0])
+        return res
+
+    t0 = time.perf_counter()
+    zs = host_all()
+    t_host = time.perf_counter() - t0
+    rel = float(np.max(np.abs(got[:, 0] / np.array(zs) - 1)))
+    print(f"  sync statistic, {k} tiles: device {1000 * t_dev:.3f} ms ({1e6 * t_dev / k:.1f} us per tile), host "
+          f"{1000 * t_host:.1f} ms ({1e6 * t_host / k:.0f} us per tile, 1 thread), ratio {t_host / t_dev:.0f}x; "
+          f"z max relative difference {rel:.1e}")  # fmt: skip
+    return {"op": f"sync statistic ({k} tiles)", "size": "tile", "format": "128x128 float64",
+            "frames_per_s": k / t_dev, "gb_per_s": math.nan, "pct_copy": math.nan, "host_tiles_per_s": k / t_host,
+            "z_rel_diff": rel}  # fmt: skip
 
 
 def cpu_figures(sizes: dict[str, tuple[int, int]], reps: int = 2) -> dict[tuple[str, str], float]:
@@ -358,12 +426,28 @@ def cpu_figures(sizes: dict[str, tuple[int, int]], reps: int = 2) -> dict[tuple[
     return out
 
 
+class _ReplayTile:
+    """A cached folded tile with its sync statistic precomputed (as the device provider's tiles bring theirs)."""
+
+    def __init__(self, f: np.ndarray, tabs: Any) -> None:
+        s = image._Search(None, tabs, image._HostPlanes(f))
+        s.ahead[(0.0, 0.0, 0, False)] = f
+        z, shift, flip, _ = s.evaluate(0.0, 0.0, 1.0)
+        self.f, self.sync = f, (z, shift, flip)
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        return self.f if dtype is None else self.f.astype(dtype)
+
+
 class _Replay(image._HostPlanes):
     """The host engine with its whitenings, weights and folds cached: a second search on the same plane costs only
-    what stays on the host with the device provider (sync correlations, lattice FFTs, decoding)."""
+    what stays on the host with the device provider. With ``tabs``, the tiles of whitened planes also bring their
+    sync statistic (as cuda_image_sync's do): what stays is the lattice FFTs, the decoding and the orchestration;
+    without, the per-hypothesis sync correlations run on the host too (the split before cuda_image_sync)."""
 
-    def __init__(self, y: np.ndarray) -> None:
+    def __init__(self, y: np.ndarray, tabs: Any = None) -> None:
         super().__init__(y)
+        self.tabs = tabs
         self.memo: dict[Any, Any] = {}
 
     def whiten(self, c: float) -> Any:
@@ -382,7 +466,8 @@ class _Replay(image._HostPlanes):
         for p, a, b in zip(planes, periods, thetas, strict=True):
             k = ("f", id(p), a, b)
             if k not in self.memo:
-                self.memo[k] = super().fold([p], [a], [b])[0]
+                f = super().fold([p], [a], [b])[0]
+                self.memo[k] = _ReplayTile(f, self.tabs) if self.tabs is not None and p[1] is not None else f
             out.append(self.memo[k])
         return out
 
@@ -395,29 +480,47 @@ def image_host_share(reps: int = 9) -> list[dict]:
 
     pm.set_num_threads(1)
     key = pm.Key.from_bytes(bytes(range(32)))
+    # what moved to the device: the host's sync statistic of 57 tiles (an unmarked picture's hypotheses)
+    tabs = image._tables(key.secret_bytes(), 64)
+    search = image._Search(_core.image_luma_work(_photo("coffee"), 400, 600), tabs)
+    tiles = [search.fold(80.0 * (1.0 + 0.01 * i), 0.0) for i in range(57)]
+    runs = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        for f in tiles:
+            search.ahead[(0.0, 0.0, 0, False)] = f
+            search.evaluate(0.0, 0.0, 1.0)
+        runs.append(time.perf_counter() - t0)
+    print(f"  host sync statistic (scipy, what cuda_image_sync replaces): 57 tiles {1e3 * min(runs):.1f} ms at best, "
+          f"{1e3 * float(np.median(runs)):.1f} ms median ({1e6 * min(runs) / 57:.0f} us per tile)")  # fmt: skip
     rows = []
     for name in ("astronaut", "coffee"):
         big = (transform.resize(_photo(name), (1080, 1920), order=1) * 255).round().astype(np.uint8)
         for label, x in (("unmarked", big), ("marked", image.embed(big, 1, key))):
             y = _core.image_luma_work(x, *image._work_shape(1080, 1920)[:2])
-            replay = _Replay(y)
+            replay, replay_sync = _Replay(y), _Replay(y, image._tables(key.secret_bytes(), 64))
             args = (1080, 1920, key.secret_bytes(), 64, image.DEFAULT_FPR, True)
-            image._detect_work(replay, *args)  # fills the caches
-            full, host = [], []
-            for _ in range(reps):
+            ref = image._detect_work(replay, *args)  # fills the caches
+            same = image._detect_work(replay_sync, *args)
+            assert (same.payload, same.p_value, same.score) == (ref.payload, ref.p_value, ref.score)
+            full, host, host_sync = [], [], []
+            for _ in range(reps):  # interleaved
                 t0 = time.perf_counter()
                 d = image._detect_work(image._HostPlanes(y), *args)
                 full.append(time.perf_counter() - t0)
                 t0 = time.perf_counter()
                 image._detect_work(replay, *args)
                 host.append(time.perf_counter() - t0)
-            f, h = 1e3 * float(np.median(full)), 1e3 * float(np.median(host))
-            rows.append(
-                {"photo": name, "case": label, "hypotheses": d.details["hypotheses"], "cpu_ms": f, "host_ms": h}
-            )
+                t0 = time.perf_counter()
+                image._detect_work(replay_sync, *args)
+                host_sync.append(time.perf_counter() - t0)
+            f, h, hs = (1e3 * float(np.median(v)) for v in (full, host, host_sync))
+            rows.append({"photo": name, "case": label, "hypotheses": d.details["hypotheses"], "cpu_ms": f,
+                         "host_ms_host_sync": h, "host_ms": hs})  # fmt: skip
             print(
                 f"  {name} 1080p {label}: {d.details['hypotheses']} hypotheses, CPU full search {f:.1f} ms, "
-                f"host-only part {h:.1f} ms ({100 * h / f:.0f} %)"
+                f"host part with the sync correlations on the host {h:.1f} ms ({100 * h / f:.0f} %), "
+                f"with them on the device {hs:.1f} ms ({100 * hs / f:.0f} %)"
             )
     return rows
 
@@ -426,8 +529,9 @@ def image_host_share(reps: int = 9) -> list[dict]:
 def transfer_trace(torch: Any) -> dict[str, Any]:
     """Every memcpy / memset the CUDA profiler (CUPTI, through torch.profiler) records during one embedding call
     and one video-mode detection call on 8 1080p frames, and one image-mode detection with the full search of an
-    unmarked 1080p picture (expected: folded tiles of 128 KiB per hypothesis and one working-size whitened plane
-    down, the hypothesis tables up)."""
+    unmarked 1080p picture (expected: 32 bytes of sync statistics per hypothesis, 128 KiB per decoded tile and
+    per reliability-weighted fold, and one working-size whitened plane down; the hypothesis tables and the
+    template spectra, 256 KiB once per call, up)."""
     from torch.profiler import ProfilerActivity, profile
 
     key = pm.Key.generate()
@@ -736,7 +840,7 @@ def main(argv: list[str] | None = None) -> int:
     print(hdr)
     print("-" * len(hdr))
     for r in rows:
-        c = cpu.get((r["op"], r["size"]), math.nan)
+        c = r.get("host_tiles_per_s", cpu.get((r["op"], r["size"]), math.nan))  # the sync row: the host's tiles/s
         print(f"{r['op']:<34} {r['size']:<6} {r['format']:<15} {r['frames_per_s']:>11,.0f} {r['gb_per_s']:>7.0f} "
               f"{r['pct_copy']:>6.0f}% {c:>9.1f} {r['frames_per_s'] / c:>8.0f}")  # fmt: skip
     passed = sum(r[4] for r in par.rows)

@@ -2,7 +2,8 @@
 numpy implementations of the same contracts (device pointers resolved to host arrays through
 ``__cuda_array_interface__``), so the Python glue runs without a GPU: layouts and element strides, output
 allocation and in-place marking, the informed step's working-size planes and chip scale, the geometric search
-on device planes (whitening, reliability weights, batched folds of many hypotheses) against the host engine,
+on device planes (whitening, reliability weights, batched folds of many hypotheses and their sync statistics)
+against the host engine,
 detection's geometry details in input pixels, the nv12 / p010 plane handling, float input in [-1, 1]. The
 kernels themselves are covered by tests/test_cuda_math.py (their shared per-element math, and image_cuda.cu's
 kernel source run on host threads) and tests/test_cuda_image.py (on a GPU).
@@ -88,6 +89,8 @@ class EmulatedDevice:
         self.meta: dict[int, dict[str, Any]] = {}
         self.calls: list[str] = []
         self.fold_sizes: list[int] = []
+        self.sync_sizes: list[int] = []
+        self.tile_copies = 0  # single tiles copied to the host (for decoding)
 
     def _luma(self, v: Any) -> np.ndarray:
         x = _frames_of(v)
@@ -155,8 +158,41 @@ class EmulatedDevice:
         for k, (ptr, period, theta) in enumerate(zip(planes, periods, thetas, strict=True)):
             tiles[k] = _core.image_fold(_plane(int(ptr), (h, w)), float(period), float(theta), side)
 
+    def sync(self, tiles: int, n: int, spectra: int, out: int, stream: int = 0) -> None:
+        """The sync statistic of n tiles as image._Search.evaluate computes it (scipy's float32 FFTs), with the
+        template spectra read back from the uploaded layout (full spectrum, bit-reversed rows and columns): the
+        kernel's own FFT is checked in tests/test_cuda_math.py."""
+        from scipy import fft as sfft
+
+        self.calls.append("sync")
+        self.sync_sizes.append(n)
+        side = image.TILE * image.BINS
+        sp = _plane(spectra, (2, side, side, 2))
+        rev = gpu._bit_reversal(side)  # an involution: it also undoes itself
+        full = (sp[..., 0] + np.complex64(1j) * sp[..., 1]).astype(np.complex64)[:, rev][:, :, rev]
+        pair = np.ascontiguousarray(full[:, :, : side // 2 + 1])
+        res = _plane(out, (n, 4), np.float64)
+        for k, f in enumerate(_plane(tiles, (n, side, side), np.float64)):
+            cc = sfft.irfft2(sfft.rfft2(f.astype(np.float32))[None] * pair, s=(side, side), axes=(-2, -1))
+            best: tuple[float, int, int, int] | None = None
+            for flip, c in enumerate(cc):
+                sd = c.std()
+                if not sd > 0:
+                    continue
+                i = int(np.argmax(c))
+                z = float((c.flat[i] - c.mean()) / sd)
+                if best is None or z > best[0]:
+                    best = (z, i // side, i % side, flip)
+            res[k] = best if best is not None else (0.0, 0, 0, 0)
+
+    def copy_to_device(self, dst: int, src: np.ndarray, stream: int = 0) -> None:
+        self.calls.append("copy_to_device")
+        _plane(dst, src.shape, src.dtype)[...] = src
+
     def copy_to_host(self, src: int, dst: np.ndarray, stream: int = 0) -> None:
         self.calls.append("copy_to_host")
+        if dst.shape == (image.TILE * image.BINS,) * 2:
+            self.tile_copies += 1
         dst[...] = _plane(src, dst.shape, dst.dtype)
 
     def embed(self, v: Any, o: Any, tiles: np.ndarray, chip: float, target: float, stream: int = 0) -> None:
@@ -197,7 +233,8 @@ def emu(monkeypatch: pytest.MonkeyPatch) -> EmulatedDevice:
                      ("cuda_image_resample", dev.resample), ("cuda_sum_planes", dev.sum_planes),
                      ("cuda_copy_to_host", dev.copy_to_host), ("cuda_image_embed", dev.embed),
                      ("cuda_image_whiten", dev.whiten), ("cuda_image_reliability", dev.reliability),
-                     ("cuda_image_fold_many", dev.fold_many)):  # fmt: skip
+                     ("cuda_image_fold_many", dev.fold_many), ("cuda_image_sync", dev.sync),
+                     ("cuda_copy_to_device", dev.copy_to_device)):  # fmt: skip
         monkeypatch.setattr(_core, name, fn)
 
     def empty(like: Any, shape: tuple[int, ...], dtype: str) -> Emu:
@@ -345,21 +382,29 @@ def _same(a: pm.Detection, b: pm.Detection) -> bool:
 
 @pytest.mark.parametrize("full_search", [False, True])
 def test_search_on_device_planes_equals_host_engine(emu: EmulatedDevice, full_search: bool) -> None:
-    """gpu.image_detect (device whitening, reliability weights and batched folds, host sync correlations and
-    decoding) equals image's own search on the same working-size luma exactly: same hypotheses in the same order,
+    """gpu.image_detect (device whitening, reliability weights, batched folds and sync statistics, host decoding)
+    equals image's own search on the same working-size luma exactly: same hypotheses in the same order,
     same counts, same p-value; tiles folded ahead and never used do not count. The emulated whitening and fold are
-    the CPU kernels, so this checks the orchestration (which tile goes with which hypothesis), not the kernels."""
+    the CPU kernels and the emulated sync statistic is the host's scipy correlation (on the spectra read back from
+    their uploaded layout), so this checks the orchestration (which tile and statistic go with which hypothesis,
+    which tiles are copied), not the kernels."""
     secret = FIXED.secret_bytes()
     batched = 0
     for name, x in _search_cases():
         h, w = x.shape[:2]
         y = gpu.work_luma(Emu(x))[0]
         emu.fold_sizes.clear()
+        emu.sync_sizes.clear()
+        emu.tile_copies = 0
         det = gpu.image_detect(Emu(x), FIXED, full_search=full_search)
         ref = image._detect_work(image._HostPlanes(y), h, w, secret, 64, image.DEFAULT_FPR, full_search)
         assert _same(det, ref), (name, det, ref)
         assert sum(emu.fold_sizes) >= det.details["hypotheses"], name  # every hypothesis folded on the device
-        print(f"{name}: {det.details['hypotheses']} hypotheses, fold launches of {emu.fold_sizes}")  # with -s
+        # ... and scored there: only the tiles of decoded hypotheses come to the host
+        assert sum(emu.sync_sizes) >= det.details["hypotheses"], name
+        assert emu.tile_copies <= det.details["decodes"], name
+        print(f"{name}: {det.details['hypotheses']} hypotheses, fold launches of {emu.fold_sizes}, "
+              f"{emu.tile_copies} tiles copied for {det.details['decodes']} decodes")  # with -s  # fmt: skip
         batched += max(emu.fold_sizes) > 1
         if not name.endswith("unmarked"):
             assert det.found and det.payload == (0x0123456789ABCDEF).to_bytes(8, "big"), name
@@ -443,3 +488,20 @@ def test_value_range_errors(emu: EmulatedDevice) -> None:
     with pytest.raises(ValueError, match="CUDA arrays only"):
         pm.image.detect(img, FIXED, value_range=(-1, 1))
     assert not pm.image.detect(img, FIXED, value_range=(0.0, 1.0)).found  # the default, spelled out
+
+
+def test_sync_entry_points_check_arguments() -> None:
+    """The real (not emulated) cuda_image_sync and cuda_copy_to_device: bad arguments are ValueErrors before any
+    device call; on a machine without a usable device, valid-looking pointers give CudaError."""
+    dev_ptr = 0x7F00_0000_0000
+    with pytest.raises(ValueError, match="number of tiles"):
+        _core.cuda_image_sync(dev_ptr, 0, dev_ptr, dev_ptr)
+    with pytest.raises(ValueError, match="null device pointer"):
+        _core.cuda_image_sync(0, 1, dev_ptr, dev_ptr)
+    with pytest.raises(ValueError, match="C-contiguous"):
+        _core.cuda_copy_to_device(dev_ptr, np.zeros((4, 4), np.float32)[:, ::2])
+    if not gpu.is_available():
+        with pytest.raises(pm.CudaError):
+            _core.cuda_image_sync(dev_ptr, 1, dev_ptr, dev_ptr)
+        with pytest.raises(pm.CudaError):
+            _core.cuda_copy_to_device(dev_ptr, np.zeros(4, np.float32))

@@ -329,3 +329,68 @@ def test_value_range_signed(key: pm.Key, rng: np.random.Generator) -> None:
     chw = dev(np.ascontiguousarray(signed.transpose(2, 0, 1)))
     out = pm.image.embed(chw, pl, key, value_range=(-1, 1))
     np.testing.assert_allclose(host(out).transpose(1, 2, 0), got, rtol=0, atol=2e-5)
+
+
+def test_sync_statistic_matches_host() -> None:
+    """cuda_image_sync (the device's float32 FFT correlation, z, best shift and flip of each folded tile) against
+    image._Search.evaluate on real photos' tiles: marked, mirrored, cropped to 25 % and unmarked, each at the
+    nominal lattice and at the geometry the host engine finds. Same shift and flip; z to 1e-5 (relative; on host
+    threads the kernel source agrees to 2e-7, tests/test_cuda_math.py)."""
+    secret = FIXED.secret_bytes()
+    tabs = image._tables(secret, 64)
+    tiles, ref = [], []
+    for name in PHOTOS:
+        m = image.embed(PHOTOS[name](), 0x0123456789ABCDEF, FIXED)
+        h, w = m.shape[:2]
+        for x in (m, m[:, ::-1], m[h // 4 : h // 4 + h // 2, w // 4 : w // 4 + w // 2], PHOTOS[name]()):
+            x = np.ascontiguousarray(x)
+            hh, ww = x.shape[:2]
+            hw, wwk, s = image._work_shape(hh, ww)
+            y = _core.image_luma_work(x, hw, wwk)
+            det = image._detect_work(image._HostPlanes(y), hh, ww, secret, 64, image.DEFAULT_FPR, False)
+            search = image._Search(y, tabs)
+            nominal = image.TILE * image._chip_size(min(hh, ww)) * s
+            found = (det.details["period_px"] * s, float(np.radians(det.details["rotation_deg"])))
+            for period, theta in ((nominal, 0.0), found):
+                z, shift, flip, f = search.evaluate(period, theta)
+                tiles.append(f)
+                ref.append((z, *shift, float(flip)))
+    t = dev(np.stack(tiles))
+    spectra = dev(gpu._sync_spectra(secret, 64))
+    out = torch.empty((len(tiles), 4), dtype=torch.float64, device="cuda")
+    _core.cuda_image_sync(t.data_ptr(), len(tiles), spectra.data_ptr(), out.data_ptr())
+    got, want = host(out), np.array(ref)
+    np.testing.assert_array_equal(got[:, 1:], want[:, 1:])
+    np.testing.assert_allclose(got[:, 0], want[:, 0], rtol=1e-5)
+    assert want[:, 3].any() and want[:, 0].max() > 8
+
+
+@pytest.mark.parametrize("full_search", [False, True])
+def test_device_search_equals_host_engine(full_search: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """gpu.image_detect (sync statistics on the device, tiles copied only for decoding) against image._detect_work
+    with the host engine on the same working-size luma: same decisions, payloads, hypothesis and decode counts,
+    geometry; z to 1e-3 (the device whitening and fold differ from the CPU's by float rounding)."""
+    copies: list[tuple[int, ...]] = []
+    orig = _core.cuda_copy_to_host
+
+    def spy(src: int, dst: np.ndarray, stream: int = 0) -> None:
+        copies.append(dst.shape)
+        orig(src, dst, stream)
+
+    monkeypatch.setattr(_core, "cuda_copy_to_host", spy)
+    secret = FIXED.secret_bytes()
+    for name in PHOTOS:
+        m = image.embed(PHOTOS[name](), 0x0123456789ABCDEF, FIXED)
+        h, w = m.shape[:2]
+        for x in (m, np.ascontiguousarray(m[h // 4 : h // 4 + h // 2, w // 4 : w // 4 + w // 2]), PHOTOS[name]()):
+            y = gpu.work_luma(dev(x))[0]
+            copies.clear()
+            det = gpu.image_detect(dev(x), FIXED, full_search=full_search)
+            ref = image._detect_work(image._HostPlanes(y), *x.shape[:2], secret, 64, image.DEFAULT_FPR, full_search)
+            assert (det.found, det.payload) == (ref.found, ref.payload), name
+            for k in ("hypotheses", "decodes", "flipped", "crc_ok"):
+                assert det.details[k] == ref.details[k], (name, k)
+            for k in ("period_px", "scale", "rotation_deg"):
+                assert det.details[k] == pytest.approx(ref.details[k], rel=1e-6), (name, k)
+            assert det.score == pytest.approx(ref.score, rel=1e-3), name
+            assert copies.count((128, 128)) <= det.details["decodes"], name  # single tiles: decoded ones only

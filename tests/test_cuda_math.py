@@ -14,6 +14,7 @@ import pytest
 from numpy.ctypeslib import ndpointer
 from skimage import data
 
+import provmark as pm
 from provmark import _core, image
 
 CSRC = Path(__file__).resolve().parents[1] / "csrc"
@@ -268,6 +269,10 @@ int emu_reliability(const float* wv, const float* den, long long n, long long h,
                     float* out) {
   cuda::reliability(wv, den, n, h, w, floor, out, 0); return 0;
 }
+int emu_sync(const double* tiles, long long n, const float* spectra, double* out) {
+  cuda::SyncBatch b; b.tiles = tiles; b.n = n; b.spectra = spectra; b.out = out;
+  cuda::sync_batch(b, 0); return 0;
+}
 int emu_whiten(const float* y, long long n, long long h, long long w, double chip, float* out, float* den) {
   cuda::whiten(y, n, h, w, chip, nullptr, out, den, 0); return 0;
 }
@@ -341,6 +346,7 @@ def kernels(tmp_path_factory: pytest.TempPathFactory) -> ctypes.CDLL:
     lib.emu_fold_many.argtypes = [u64, f64, f64, ll, ll, ll, f64]
     lib.emu_reliability.argtypes = [f32, f32, ll, ll, ll, dbl, f32]
     lib.emu_whiten.argtypes = [f32, ll, ll, ll, dbl, f32, f32]
+    lib.emu_sync.argtypes = [f64, ll, f32, f64]
     lib.emu_resample.argtypes = [vp, ctypes.c_int, ll, ll, ll, fl, fl, ll, ll, f32]
     lib.emu_embed.argtypes = [vp, vp, ctypes.c_int, ll, ll, ll, fl, fl, f32, dbl, dbl]
     return lib
@@ -402,3 +408,56 @@ def test_kernels_on_host_threads_signed_float_range(kernels: ctypes.CDLL, rng: n
     inplace = signed.copy()
     kernels.emu_embed(inplace.ctypes.data, inplace.ctypes.data, 2, 1, h, w, 127.5, -1.0, tiles, 2.0, 1.75)
     np.testing.assert_array_equal(inplace, ms)
+
+
+def _sync_cases() -> list[tuple[str, np.ndarray, list[tuple[float, float]]]]:
+    """Working-size lumas of real photos (marked, mirrored after marking, cropped to 25 %, unmarked) and the
+    hypotheses to score: the nominal lattice and the geometry the host engine's detection settles on."""
+    key = pm.Key.from_bytes(bytes(range(3, 35)))
+    cases = []
+    for name, photo in (("astronaut", data.astronaut()), ("coffee", data.coffee()), ("chelsea", data.chelsea())):
+        m = image.embed(photo, 0x0123456789ABCDEF, key)
+        h, w = m.shape[:2]
+        for label, x in ((name, m), (f"{name}-crop25", m[h // 4 : h // 4 + h // 2, w // 4 : w // 4 + w // 2]),
+                         (f"{name}-unmarked", photo)):  # fmt: skip
+            cases.append((label, np.ascontiguousarray(x)))
+    cases.append(("astronaut-mirrored", np.ascontiguousarray(cases[0][1][:, ::-1])))
+    out = []
+    for label, x in cases:
+        h, w = x.shape[:2]
+        hw, ww, s = image._work_shape(h, w)
+        y = _core.image_luma_work(x, hw, ww)
+        det = image._detect_work(image._HostPlanes(y), h, w, key.secret_bytes(), 64, image.DEFAULT_FPR, False)
+        nominal = image.TILE * image._chip_size(min(h, w)) * s
+        found = det.details["period_px"] * s, float(np.radians(det.details["rotation_deg"]))
+        out.append((label, y, [(nominal, 0.0), found, (nominal * 1.37, 0.05)]))
+    return out
+
+
+def test_kernels_on_host_threads_sync_statistic(kernels: ctypes.CDLL) -> None:
+    """The device sync statistic (cuda::sync_batch: the float32 radix-2 FFTs written in image_cuda.cu, run on host
+    threads) against image._Search.evaluate (scipy's float32 FFTs) on real photos' folded tiles: the same best
+    shift and flip, z within 1e-6 (relative; measured 1.5e-7), and the spectra layout of provmark.gpu._sync_spectra."""
+    from provmark import gpu
+
+    key = pm.Key.from_bytes(bytes(range(3, 35)))
+    tabs = image._tables(key.secret_bytes(), 64)
+    spectra = gpu._sync_spectra(key.secret_bytes(), 64)
+    tiles, ref, labels = [], [], []
+    for label, y, hyps in _sync_cases():
+        search = image._Search(y, tabs)
+        for period, theta in hyps:
+            z, shift, flip, f = search.evaluate(period, theta)
+            tiles.append(f)
+            ref.append((z, *shift, float(flip)))
+            labels.append(f"{label} {period:.2f} {theta:.3f}")
+    got = np.full((len(tiles), 4), np.nan)
+    kernels.emu_sync(np.ascontiguousarray(np.stack(tiles)), len(tiles), spectra, got)
+    ref_a = np.array(ref)
+    rel = np.abs(got[:, 0] - ref_a[:, 0]) / np.abs(ref_a[:, 0])
+    print(f"sync z: max relative difference {rel.max():.2e}, max absolute {np.abs(got[:, 0] - ref_a[:, 0]).max():.2e}")
+    for i, label in enumerate(labels):
+        assert got[i, 1:].tolist() == ref_a[i, 1:].tolist(), (label, got[i], ref_a[i])
+        assert got[i, 0] == pytest.approx(ref_a[i, 0], rel=1e-6), label
+    assert ref_a[:, 3].any() and not ref_a[:, 3].all()  # both flips occur
+    assert (ref_a[:, 0] > 8).sum() >= 6 and (ref_a[:, 0] < 6).sum() >= 6  # marked peaks and noise maxima

@@ -223,6 +223,21 @@ void register_gpu(py::module_& m) {
       "Fold K hypotheses (plane pointer k: a whitened [height, width] float32 plane, lattice periods[k], "
       "thetas[k]) into out[K, side, side] (device float64) in one launch.");
   m.def(
+      "cuda_image_sync",
+      [](std::uintptr_t tiles, long long n, std::uintptr_t spectra, std::uintptr_t out, std::uintptr_t stream) {
+        pc::SyncBatch b;
+        b.tiles = static_cast<const double*>(as_ptr(tiles));
+        b.n = n;
+        b.spectra = static_cast<const float*>(as_ptr(spectra));
+        b.out = static_cast<double*>(as_ptr(out));
+        py::gil_scoped_release release;
+        pc::sync_batch(b, stream);
+      },
+      py::arg("tiles"), py::arg("n"), py::arg("spectra"), py::arg("out"), py::arg("stream") = 0,
+      "Sync statistic of n folded tiles [n, 128, 128] (device float64) against the template spectra [2, 128, "
+      "128, 2] (device float32, bit-reversed order) into out[n, 4] (device float64: z, shift row, shift column, "
+      "flip); queued, not synchronised.");
+  m.def(
       "cuda_image_reliability",
       [](std::uintptr_t w, std::uintptr_t den, long long n, long long h, long long wd, double floor,
          std::uintptr_t out, std::uintptr_t stream) {
@@ -265,6 +280,17 @@ void register_gpu(py::module_& m) {
       },
       py::arg("frames"), py::arg("out"), py::arg("tiles"), py::arg("chip"), py::arg("target_rms"),
       py::arg("stream") = 0, "Mark N frames into `out` (may be `frames` itself); queued, not synchronised.");
+  m.def(
+      "cuda_copy_to_device",
+      [](std::uintptr_t dst, const py::array& src, std::uintptr_t stream) {
+        const void* h = host_buffer(src, static_cast<std::size_t>(src.nbytes()), false, "cuda_copy_to_device");
+        const std::size_t bytes = static_cast<std::size_t>(src.nbytes());
+        if (bytes == 0) return;
+        py::gil_scoped_release release;
+        pc::copy_to_device(as_ptr(dst), h, bytes, stream);
+      },
+      py::arg("dst"), py::arg("src"), py::arg("stream") = 0,
+      "Copy the C-contiguous host array src (src.nbytes bytes) to device pointer dst on the stream.");
   m.def(
       "cuda_copy_to_host",
       [](std::uintptr_t src, py::array& dst, std::uintptr_t stream) {

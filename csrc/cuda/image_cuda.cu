@@ -492,6 +492,146 @@ __global__ void sum_planes_kernel(const float* in, long long n, long long plane,
   }
 }
 
+// ---- sync statistic ----------------------------------------------------------------------------------------
+// One block of kThreads per tile. The tile's 128 x 128 complex spectrum lives in a global scratch slice (128
+// KiB: too large for the shared memory of every architecture this builds for; each block reads and writes only
+// its own slice, and __syncthreads orders global memory within a block): a radix-2 decimation-in-frequency FFT
+// along rows then columns (natural order in, bit-reversed order out), the product with the two template
+// spectra (uploaded in bit-reversed order, so no permutation is needed), both correlations in one inverse
+// transform (c0 + i c1: both are real), a decimation-in-time inverse FFT (bit-reversed in, natural out), then
+// fixed-order block reductions (double sums: deterministic).
+constexpr int kSyncN = kSyncSide * kSyncSide;
+static_assert((kSyncSide & (kSyncSide - 1)) == 0, "the sync FFT needs a power-of-two tile side");
+static_assert((kThreads & (kThreads - 1)) == 0, "the block reductions need a power-of-two block");
+
+struct Cf {
+  float re, im;
+};
+
+__device__ __forceinline__ Cf c_add(Cf a, Cf b) { return Cf{a.re + b.re, a.im + b.im}; }
+__device__ __forceinline__ Cf c_sub(Cf a, Cf b) { return Cf{a.re - b.re, a.im - b.im}; }
+__device__ __forceinline__ Cf c_mul(Cf a, Cf b) { return Cf{a.re * b.re - a.im * b.im, a.re * b.im + a.im * b.re}; }
+
+// One radix-2 stage of half-length m over all 128 lines of the tile (rows when !along_y, columns when along_y).
+// Forward DIF: (a, b) -> (a + b, (a - b) w); inverse DIT: (a, b) -> (a + b w*, a - b w*); w = tw[j * 64 / m].
+__device__ __forceinline__ void sync_fft_stage(Cf* buf, const Cf* tw, int m, bool along_y, bool inverse) {
+  constexpr int half = kSyncSide / 2;
+  for (int b = threadIdx.x; b < kSyncN / 2; b += blockDim.x) {
+    const int line = along_y ? b % kSyncSide : b / half, q = along_y ? b / kSyncSide : b % half;
+    const int j = q & (m - 1), i0 = 2 * (q - j) + j, i1 = i0 + m;
+    const int a0 = along_y ? i0 * kSyncSide + line : line * kSyncSide + i0;
+    const int a1 = along_y ? i1 * kSyncSide + line : line * kSyncSide + i1;
+    const Cf w = tw[j * (half / m)];
+    const Cf x = buf[a0], y = buf[a1];
+    if (!inverse) {
+      buf[a0] = c_add(x, y);
+      buf[a1] = c_mul(c_sub(x, y), w);
+    } else {
+      const Cf t = c_mul(y, Cf{w.re, -w.im});
+      buf[a0] = c_add(x, t);
+      buf[a1] = c_sub(x, t);
+    }
+  }
+  __syncthreads();
+}
+
+// Reduction slots of one block: sums in double, maxima with the index of their first occurrence.
+struct SyncRed {
+  double sum[kThreads][2];
+  float max[kThreads][2];
+  int arg[kThreads][2];
+};
+
+// Block-wide sums of red.sum (both correlations); the result is in red.sum[0].
+__device__ __forceinline__ void sync_reduce_sums(SyncRed& red) {
+  for (int s = kThreads / 2; s > 0; s >>= 1) {
+    if (static_cast<int>(threadIdx.x) < s)
+      for (int c = 0; c < 2; ++c) red.sum[threadIdx.x][c] += red.sum[threadIdx.x + s][c];
+    __syncthreads();
+  }
+}
+
+__global__ void __launch_bounds__(kThreads)
+    sync_kernel(const double* tiles, const Cf* spectra, Cf* scratch, double* out) {
+  __shared__ Cf tw[kSyncSide / 2];
+  __shared__ SyncRed red;
+  const long long k = blockIdx.x;
+  const double* tile = tiles + k * kSyncN;
+  Cf* buf = scratch + k * kSyncN;
+  const int t = static_cast<int>(threadIdx.x);
+  for (int i = t; i < kSyncSide / 2; i += blockDim.x) {
+    const double a = 6.283185307179586476925286766559 * i / kSyncSide;
+    tw[i] = Cf{static_cast<float>(cos(a)), static_cast<float>(-sin(a))};  // exp(-2 pi i / 128)^i
+  }
+  for (int i = t; i < kSyncN; i += blockDim.x) buf[i] = Cf{static_cast<float>(tile[i]), 0.0f};
+  __syncthreads();
+  for (int dim = 0; dim < 2; ++dim)
+    for (int m = kSyncSide / 2; m >= 1; m >>= 1) sync_fft_stage(buf, tw, m, dim == 1, false);
+  // G = F S0 + i F S1: the inverse of G is c0 + i c1
+  for (int i = t; i < kSyncN; i += blockDim.x) {
+    const Cf f = buf[i], p = c_mul(f, spectra[i]), q = c_mul(f, spectra[kSyncN + i]);
+    buf[i] = Cf{p.re - q.im, p.im + q.re};
+  }
+  __syncthreads();
+  for (int dim = 0; dim < 2; ++dim)
+    for (int m = 1; m < kSyncSide; m <<= 1) sync_fft_stage(buf, tw, m, dim == 1, true);
+  constexpr float inv = 1.0f / static_cast<float>(kSyncN);  // a power of two: exact
+  double sum[2] = {0.0, 0.0};
+  float mx[2] = {-INFINITY, -INFINITY};
+  int arg[2] = {kSyncN, kSyncN};
+  for (int i = t; i < kSyncN; i += blockDim.x) {
+    const float v[2] = {buf[i].re * inv, buf[i].im * inv};
+#pragma unroll
+    for (int c = 0; c < 2; ++c) {
+      sum[c] += static_cast<double>(v[c]);
+      if (v[c] > mx[c]) mx[c] = v[c], arg[c] = i;  // i grows: the first occurrence stays
+    }
+  }
+#pragma unroll
+  for (int c = 0; c < 2; ++c) red.sum[t][c] = sum[c], red.max[t][c] = mx[c], red.arg[t][c] = arg[c];
+  __syncthreads();
+  for (int s = kThreads / 2; s > 0; s >>= 1) {
+    if (t < s)
+#pragma unroll
+      for (int c = 0; c < 2; ++c) {
+        const float o = red.max[t + s][c];
+        const int oa = red.arg[t + s][c];
+        if (o > red.max[t][c] || (o == red.max[t][c] && oa < red.arg[t][c])) red.max[t][c] = o, red.arg[t][c] = oa;
+      }
+    __syncthreads();
+  }
+  sync_reduce_sums(red);
+  const double mean[2] = {red.sum[0][0] / kSyncN, red.sum[0][1] / kSyncN};
+  __syncthreads();  // every thread has read the sums before the slots are reused
+  double sq[2] = {0.0, 0.0};
+  for (int i = t; i < kSyncN; i += blockDim.x) {
+    const double d0 = static_cast<double>(buf[i].re * inv) - mean[0];
+    const double d1 = static_cast<double>(buf[i].im * inv) - mean[1];
+    sq[0] += d0 * d0;
+    sq[1] += d1 * d1;
+  }
+  red.sum[t][0] = sq[0];
+  red.sum[t][1] = sq[1];
+  __syncthreads();
+  sync_reduce_sums(red);
+  if (t == 0) {
+    double best_z = 0.0;
+    int best_arg = 0, flip = 0;
+    bool any = false;
+#pragma unroll
+    for (int c = 0; c < 2; ++c) {
+      const double sd = sqrt(red.sum[0][c] / kSyncN);
+      if (!(sd > 0.0) || red.arg[0][c] >= kSyncN) continue;
+      const double z = (static_cast<double>(red.max[0][c]) - mean[c]) / sd;
+      if (!any || z > best_z) best_z = z, best_arg = red.arg[0][c], flip = c, any = true;
+    }
+    out[4 * k + 0] = any ? best_z : 0.0;
+    out[4 * k + 1] = static_cast<double>(best_arg / kSyncSide);
+    out[4 * k + 2] = static_cast<double>(best_arg % kSyncSide);
+    out[4 * k + 3] = static_cast<double>(flip);
+  }
+}
+
 void check_plane_args(const void* p, long long n, long long h, long long w, const char* fn) {
   if (p == nullptr) throw InvalidArgument(std::string(fn) + ": null device pointer");
   if (n < 1 || h < 1 || w < 1)
@@ -733,6 +873,23 @@ void sum_planes(const float* in, long long n, long long plane, double* out, std:
   DeviceGuard g(pointer_device(in));
   sum_planes_kernel<<<grid_for(plane), kThreads, 0, as_stream(stream)>>>(in, n, plane, out);
   check_launch("image sum_planes (CUDA)");
+}
+
+void sync_batch(const SyncBatch& p, std::uintptr_t stream) {
+  const char* fn = "image sync (CUDA)";
+  if (p.n < 1 || p.n > (1LL << 31) - 1)
+    throw InvalidArgument(std::string(fn) + ": the number of tiles must be in [1, 2^31), got " + std::to_string(p.n));
+  if (p.tiles == nullptr || p.spectra == nullptr || p.out == nullptr)
+    throw InvalidArgument(std::string(fn) + ": null device pointer");
+  const int device = pointer_device(p.tiles);
+  if (pointer_device(p.spectra) != device || pointer_device(p.out) != device)
+    throw InvalidArgument(std::string(fn) + ": the tiles, spectra and output are on different devices");
+  DeviceGuard g(device);
+  const cudaStream_t s = as_stream(stream);
+  StreamBuffer<Cf> scratch(static_cast<std::size_t>(p.n) * kSyncN, s);
+  sync_kernel<<<static_cast<unsigned>(p.n), kThreads, 0, s>>>(p.tiles, reinterpret_cast<const Cf*>(p.spectra),
+                                                              scratch.get(), p.out);
+  check_launch(fn);
 }
 
 void embed(const EmbedParams& p, std::uintptr_t stream) {

@@ -45,6 +45,7 @@ void fold_batch(const FoldBatch&, std::uintptr_t) { no_cuda("image fold (CUDA)")
 void reliability(const float*, const float*, long long, long long, long long, double, float*, std::uintptr_t) {
   no_cuda("image reliability (CUDA)");
 }
+void sync_batch(const SyncBatch&, std::uintptr_t) { no_cuda("image sync (CUDA)"); }
 void sum_planes(const float*, long long, long long, double*, std::uintptr_t) {
   no_cuda("image sum_planes (CUDA)");
 }

@@ -665,21 +665,72 @@ class _DevicePlane:
         self.host: np.ndarray | None = None
 
 
+def _bit_reversal(n: int) -> np.ndarray:
+    bits = n.bit_length() - 1
+    return np.array([int(format(i, f"0{bits}b")[::-1], 2) for i in range(n)], np.int64)
+
+
+@functools.lru_cache(maxsize=16)
+def _sync_spectra(secret: bytes, payload_bits: int) -> np.ndarray:
+    """The sync template's spectra as ``cuda_image_sync`` reads them: [2, 128, 128, 2] float32, (re, im) of the
+    host's ``_Tables.sync_fft_pair`` (conj rfft2 of the template and of its mirror, complex64) extended to the
+    full 128 x 128 spectrum by Hermitian symmetry (so the values are exactly the host's), rows and columns in
+    bit-reversed order (the device FFT's output order). Once per (key, payload size)."""
+    half = image._tables(secret, payload_bits).sync_fft_pair  # [2, n, n / 2 + 1]
+    n = image.TILE * image.BINS
+    full = np.empty((2, n, n), np.complex64)
+    full[:, :, : n // 2 + 1] = half
+    ky = (-np.arange(n)) % n
+    kx = np.arange(n // 2 + 1, n)
+    full[:, :, kx] = np.conj(half[:, ky][:, :, n - kx])
+    rev = _bit_reversal(n)
+    full = full[:, rev][:, :, rev]
+    return np.ascontiguousarray(np.stack([full.real, full.imag], axis=-1).astype(np.float32))
+
+
+class _DeviceTile:
+    """A folded tile left on the device, with its sync statistic computed there (``sync``: z, (shift row,
+    shift column), flip, as image._Search.evaluate computes them); the tile is copied to the host (128 KiB)
+    only when read as an array (``np.asarray``), i.e. for the few hypotheses that get decoded."""
+
+    __slots__ = ("_host", "batch", "offset", "owner", "sync")
+
+    def __init__(self, owner: _DevicePlanes, batch: Any, offset: int, sync: tuple[float, tuple[float, float], bool]):
+        self.owner, self.batch, self.offset, self.sync = owner, batch, offset, sync
+        self._host: np.ndarray | None = None
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        if self._host is None:
+            side = image.TILE * image.BINS
+            host = np.empty((side, side), np.float64)
+            _core.cuda_copy_to_host(_cai(self.batch, "provmark.gpu").ptr + self.offset, host, self.owner.stream)
+            self._host = host
+            self.owner.tile_copies += 1
+        return self._host if dtype is None else self._host.astype(dtype)
+
+
 class _DevicePlanes:
-    """image._Search's whitening and folds on the device (the provider interface of image._HostPlanes): the
-    working-size luma stays on the GPU, whitenings (``cuda_image_whiten``) and reliability-weighted planes
-    (``cuda_image_reliability``) are made there, and every batch of hypotheses the search folds ahead (the
-    nominal lattices, the lattice candidates with their period steps, the crop scan, each round of the hill
-    climb) is folded in one launch (``cuda_image_fold_many``); only the 128 x 128 folded tiles come to the
-    host, plus the one whitened plane the lattice search's FFTs read (``host``)."""
+    """image._Search's whitening, folds and sync statistics on the device (the provider interface of
+    image._HostPlanes): the working-size luma stays on the GPU, whitenings (``cuda_image_whiten``) and
+    reliability-weighted planes (``cuda_image_reliability``) are made there, and every batch of hypotheses the
+    search folds ahead (the nominal lattices, the lattice candidates with their period steps, the crop scan,
+    each round of the hill climb) is folded in one launch (``cuda_image_fold_many``). With ``spectra`` (the
+    device copy of :func:`_sync_spectra`), the sync correlation of every tile of a batch of whitened planes runs
+    there too (``cuda_image_sync``): only K x (z, shift, flip) come back, and a tile is copied only when the
+    search decodes it (:class:`_DeviceTile`); without it (and for the reliability-weighted folds, which are
+    decoded, not scored) the tiles come back. The host also gets the one whitened plane the lattice search's
+    FFTs read (``host``)."""
 
     batched = True
     y = None
 
-    def __init__(self, like: Any, y_ptr: int, height: int, width: int, stream: int) -> None:
+    def __init__(self, like: Any, y_ptr: int, height: int, width: int, stream: int, spectra: Any = None) -> None:
         self.like, self.y_ptr, self.height, self.width, self.stream = like, y_ptr, height, width, stream
+        self.spectra = spectra
         self.folds = 0  # hypotheses folded (ahead or not)
         self.launches = 0  # fold launches
+        self.synced = 0  # tiles whose sync statistic ran on the device
+        self.tile_copies = 0  # tiles copied to the host
 
     def _plane(self) -> Any:
         return _empty(self.like, (self.height, self.width), "float32")
@@ -705,19 +756,29 @@ class _DevicePlanes:
         )  # fmt: skip
         return _DevicePlane(out)
 
-    def fold(
-        self, planes: Sequence[_DevicePlane], periods: Sequence[float], thetas: Sequence[float]
-    ) -> list[np.ndarray]:
+    def fold(self, planes: Sequence[_DevicePlane], periods: Sequence[float], thetas: Sequence[float]) -> list[Any]:
         k, side = len(planes), image.TILE * image.BINS
         out = _empty(self.like, (k, side, side), "float64")
+        optr = _cai(out, "gpu").ptr
         _core.cuda_image_fold_many(
             np.array([p.ptr for p in planes], np.uint64), np.asarray(periods, np.float64),
-            np.asarray(thetas, np.float64), self.height, self.width, _cai(out, "gpu").ptr, side, self.stream,
+            np.asarray(thetas, np.float64), self.height, self.width, optr, side, self.stream,
         )  # fmt: skip
-        host = np.empty((k, side, side), np.float64)
-        _core.cuda_copy_to_host(_cai(out, "gpu").ptr, host, self.stream)
         self.folds += k
         self.launches += 1
+        if self.spectra is not None and all(p.den is not None for p in planes):  # whitened planes: scored
+            stats = _empty(self.like, (k, 4), "float64")
+            _core.cuda_image_sync(optr, k, _cai(self.spectra, "gpu").ptr, _cai(stats, "gpu").ptr, self.stream)
+            host = np.empty((k, 4), np.float64)
+            _core.cuda_copy_to_host(_cai(stats, "gpu").ptr, host, self.stream)
+            self.synced += k
+            return [
+                _DeviceTile(self, out, i * side * side * 8, (float(z), (float(sy), float(sx)), bool(fl)))
+                for i, (z, sy, sx, fl) in enumerate(host)
+            ]
+        host = np.empty((k, side, side), np.float64)
+        _core.cuda_copy_to_host(optr, host, self.stream)
+        self.tile_copies += k
         return list(host)
 
 
@@ -734,9 +795,12 @@ def _detect(x: Any, key: Key, fpr: float, payload_bits: int, full_search: bool, 
         )
     dev, fr, hw, ww, st = _work_luma_device(x, fn, batch, stream, layout, value_range)
     base = _cai(dev, fn).ptr
+    spectra_host = _sync_spectra(secret, payload_bits)
+    spectra = _empty(a.obj, spectra_host.shape, "float32")  # uploaded once per call
+    _core.cuda_copy_to_device(_cai(spectra, fn).ptr, spectra_host, st)
     dets = []
     for i in range(fr.n):
-        planes = _DevicePlanes(a.obj, base + i * hw * ww * 4, hw, ww, st)
+        planes = _DevicePlanes(a.obj, base + i * hw * ww * 4, hw, ww, st, spectra)
         dets.append(image._detect_work(planes, fr.height, fr.width, secret, payload_bits, f, full_search))
     return dets
 
@@ -754,10 +818,11 @@ def image_detect(
 ) -> Detection | list[Detection]:
     """Detect in one CUDA picture (a ``[N, C, H, W]`` torch tensor gives a list, as :func:`image_detect_batch`).
 
-    The working-size luma, the whitenings and the folds of every geometry hypothesis run on the device
-    (batches of hypotheses in one launch); the 128 x 128 folded tiles come to the host, where the sync
-    correlations, the lattice search's FFTs (on one downloaded whitened plane) and the decoding run as in
-    :func:`provmark.image.detect`, which this equals up to float rounding. Synchronises."""
+    The working-size luma, the whitenings, the folds of every geometry hypothesis and their sync correlations
+    (z, best shift and flip) run on the device (batches of hypotheses in one launch each); only the statistics
+    come back, plus the tiles of the hypotheses that get decoded. The lattice search's FFTs (on one downloaded
+    whitened plane) and the decoding run on the host as in :func:`provmark.image.detect`, which this equals up to
+    float rounding. Synchronises."""
     if _is_torch(x) and x.dim() == 4:
         return image_detect_batch(
             x, key, fpr=fpr, payload_bits=payload_bits, full_search=full_search, stream=stream, layout=layout,

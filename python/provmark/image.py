@@ -889,7 +889,8 @@ class _Search:
     """Evaluates geometry hypotheses on one whitened working picture.
 
     The whitening and the folds come from ``provider`` (default: the host engine on ``y``, see
-    :class:`_HostPlanes`); the sync correlations run here, on the host, one hypothesis at a time.
+    :class:`_HostPlanes`); the sync correlations run here, on the host, one hypothesis at a time, unless a folded
+    tile brings its own (a ``sync`` attribute: (z, shift, flipped), from provmark.gpu's device provider).
     """
 
     def __init__(self, y: np.ndarray | None, tabs: _Tables, provider: Any = None) -> None:
@@ -968,6 +969,9 @@ class _Search:
 
         self.count += 1
         f = self.fold(period, theta, chip)
+        sync = getattr(f, "sync", None)  # a provider that correlates on its side (provmark.gpu's device tiles)
+        if sync is not None:
+            return (*sync, f)
         n = TILE * BINS
         # both correlations (plain and mirrored template) in one float32 inverse FFT
         ff = sfft.rfft2(f.astype(np.float32))
