@@ -724,17 +724,27 @@ class _HostAnalyses:
         return self.cls(self.x[:, shift:], self.rate, self.layout, max_scale=self.max_scale)
 
 
-def _speed_scores(an: Any, speed: float, ng: int, tables: _Tables) -> tuple[np.ndarray, Any] | None:
-    """(sync z of every block phase, phase -> folded terms) at one speed hypothesis, or None when the audio
-    holds less than one cell at that speed. An analysis that has every speed's scores already (the device
-    scores of provmark.gpu_audio) answers through its own ``speed_scores``."""
+def _speed_scores(
+    an: Any, speed: float, ng: int, tables: _Tables, lo_tables: _Tables | None = None
+) -> tuple[np.ndarray, Any, np.ndarray | None] | None:
+    """(sync z of every block phase, phase -> folded terms, low-tier sync z or None) at one speed hypothesis,
+    or None when the audio holds less than one cell at that speed. An analysis that has every speed's scores
+    already (the device scores of provmark.gpu_audio) answers through its own ``speed_scores``.
+
+    lo_tables: tables whose sync instances are the low tier's only (_Search.lo_tables); the third element is
+    then the sync z of those instances alone, from the same projections."""
     own = getattr(an, "speed_scores", None)
     if own is not None:
-        return own(speed, ng, tables)
+        r = own(speed, ng, tables)
+        if r is None or lo_tables is None:
+            return None if r is None else (r[0], r[1], None)
+        pw = an.projections(speed, ng, tables)  # the device's projections, copied back for the second family
+        return r[0], r[1], an.scores(pw[0], pw[1], lo_tables, ng)[0]
     pw = an.projections(speed, ng, tables)
     if pw is None:
         return None
-    return an.scores(pw[0], pw[1], tables, ng)
+    z, term = an.scores(pw[0], pw[1], tables, ng)
+    return z, term, (None if lo_tables is None else an.scores(pw[0], pw[1], lo_tables, ng)[0])
 
 
 class _Search:
@@ -768,38 +778,51 @@ class _Search:
         self.data = ~tables.is_sync[:, :ng]
         self.bit_idx = tables.bit[:, :ng][self.data]
         self.sync_sign = np.where(tables.is_sync[:, :ng], 1.0 - 2.0 * tables.sync_bit[:, :ng], 0.0)
+        # A second family of sync statistics: the low-tier groups' sync instances alone. A low-pass or a codec's
+        # band limit that kills the upper groups, or turns their projections by a constant, drowns the full
+        # statistic while the low tier's evidence stands (docs/audio.md section 8). Each family's statistics
+        # count in n_tests (the same sub-Gaussian bound holds for any subset of instances).
+        self.lo_tables: _Tables | None = None
+        lo = layout.low_tier_groups
+        if ng > lo:
+            mask = tables.is_sync.copy()
+            mask[:, lo:] = False
+            self.lo_tables = dataclasses.replace(tables, is_sync=mask)
         self.n_tests = 0
         self.tried = 0
         self.best: _Candidate | None = None
         self._fracs = [0.5, 0.25, 0.75]
         self._pending: list[float] = []  # speeds still to re-analyse at the shift of _fracs[0]
-        self._seen: list[tuple[float, float, int, int, Any, Any]] = []  # decoded: (z, speed, phase, shift, term, an)
+        self._seen: list[tuple[float, float, int, int, Any, Any, bool]] = []  # decoded: z, speed, phase, shift,
+        # term function, analysis, full family
         self._second_done = False
 
     def search(self, an: Any, shift: int, speed_list: tuple[float, ...]) -> None:
         ng, tables = self.ng, self.tables
-        cands: list[tuple[float, float, int, Any]] = []  # (z, speed, phase, phase -> folded terms)
-        decoded: set[tuple[float, int]] = set()
+        cands: list[tuple[float, float, int, Any, bool]] = []  # (z, speed, phase, phase -> terms, full family)
+        decoded: dict[tuple[float, int], tuple[bytes | None, float]] = {}
         # speeds nearest 1 first: a strong mark found at speed 1 ends the search early
         for s in sorted(speed_list, key=lambda v: abs(v - 1.0)):
-            zt = _speed_scores(an, s, ng, tables)
+            zt = _speed_scores(an, s, ng, tables, self.lo_tables)
             if zt is None:
                 continue
-            z, term = zt
-            self.n_tests += z.shape[0]
-            for m in np.argsort(-z, kind="stable")[: self.n_candidates]:
-                cands.append((float(z[m]), s, int(m), term))  # terms read only for the candidates decoded
+            z, term, z_lo = zt
+            families = [z] if z_lo is None else [z, z_lo]
+            for fam, zf in enumerate(families):
+                self.n_tests += zf.shape[0]
+                for m in np.argsort(-zf, kind="stable")[: self.n_candidates]:
+                    cands.append((float(zf[m]), s, int(m), term, fam == 0))  # terms read only when decoded
             # decode the best candidates so far now, so a clear detection can stop the search
             cands.sort(key=lambda t_: -t_[0])
-            del cands[self.n_candidates :]
-            for zc, sc, mc, term_of in cands:
-                if (sc, mc) in decoded:
-                    continue
-                decoded.add((sc, mc))
-                self._seen.append((zc, sc, mc, shift, term_of, an))
-                self._seen.sort(key=lambda t_: -t_[0])  # only the best few are decoded again (_second_chance)
-                del self._seen[self.n_candidates :]
-                self._decode(term_of(mc), True, sc, mc, zc, shift, an)
+            del cands[self.n_candidates * len(families) :]
+            for zc, sc, mc, term_of, full in cands:
+                res = decoded.get((sc, mc))
+                if res is None:  # a phase ranked by both families is decoded once
+                    self._seen.append((zc, sc, mc, shift, term_of, an, full))
+                    self._seen.sort(key=lambda t_: -t_[0])  # only the best few are decoded again (_second_chance)
+                    del self._seen[self.n_candidates :]
+                    res = decoded[(sc, mc)] = self._decode(term_of(mc), True)
+                self._offer(_Candidate(sc, mc, zc, res[0], res[1], shift, an), full)
             b = self.best
             if (
                 self.fpr is not None
@@ -809,15 +832,20 @@ class _Search:
             ):
                 return  # overwhelming evidence: further speeds cannot change the answer
 
-    def _decode(self, tm: np.ndarray, group_weights: bool, sc: float, mc: int, zc: float, shift: int, an: Any) -> None:
+    def _decode(self, tm: np.ndarray, group_weights: bool) -> tuple[bytes | None, float]:
         """Viterbi + CRC of one candidate's folded terms [T, ng] (each call is one CRC-checked decoding)."""
         if group_weights:
             tm = tm * _group_reliability(tm, self.sync_sign)[None, :]
         soft = -np.bincount(self.bit_idx, weights=tm[self.data], minlength=self.n_coded)
         payload, conf = _core().ecc_decode(soft.astype(np.float32), self.bits)
         self.tried += 1
-        cand = _Candidate(sc, mc, zc, payload, float(conf), shift, an)
-        if _better(cand, self.best):
+        return payload, float(conf)
+
+    def _offer(self, cand: _Candidate, full: bool) -> None:
+        """Keep cand if it beats the best so far. A candidate ranked by the low-tier family alone counts only
+        once it decodes: undecoded, its z would steer the sub-hop re-analyses (at the best candidate's speed)
+        towards that family's null maxima (measured: 2 speed-changed windows lost of 60 + 60)."""
+        if (full or cand.payload is not None) and _better(cand, self.best):
             self.best = cand
 
     def refinement(self, nsamples: int) -> tuple[int, float] | None:
@@ -860,8 +888,9 @@ class _Search:
         self._second_done = True
         if self.best is None or self.best.payload is not None:
             return
-        for zc, sc, mc, shift, term_of, an in self._seen:
-            self._decode(term_of(mc), False, sc, mc, zc, shift, an)
+        for zc, sc, mc, shift, term_of, an, full in self._seen:
+            payload, conf = self._decode(term_of(mc), False)
+            self._offer(_Candidate(sc, mc, zc, payload, conf, shift, an), full)
             if self.best.payload is not None:
                 return
 
