@@ -4,10 +4,12 @@
 
 (a) the card's device-to-device copy bandwidth (torch ``copy_`` timed with CUDA events, counted as bytes read +
 written per second); (b) CPU vs CUDA parity of every image kernel and end to end on real photos (scikit-image's
-astronaut, coffee, chelsea) with fresh random keys, the device sync statistic (``cuda_image_sync``) among them;
+astronaut, coffee, chelsea) with fresh random keys, the device sync statistic (``cuda_image_sync``) and lattice
+search (``cuda_image_lattice_scores``) among them;
 (c) embedding and detection throughput with CUDA events on batches of ``--frames`` 1080p and 4K frames as uint8
 RGB (NHWC), float32 NCHW and nv12, the sync statistic of 64 folded tiles (device vs the host's scipy correlation,
-ratio and z difference), and image-mode detection with the full geometric search (images/s on 16 marked and 16
+ratio and z difference), the lattice search of one 1080p picture (device vs host, ratio), and image-mode
+detection with the full geometric search (images/s on 16 marked and 16
 unmarked pictures); ``--image-host`` times only what image-mode detection leaves on the host (no GPU needed);
 (d) one table: frames/s, GB/s (frames read + written), % of the copy bandwidth, the CPU's frames/s beside; plus a
 "no host copies" proof (every memcpy the CUDA profiler sees during one embedding and one video-mode detection
@@ -212,6 +214,33 @@ def _parity_steps(torch, img, big, key, pl, dev, host, fr, maxdiff):  # type: ig
         yield f"sync z ({len(tiles)} tiles, relative)", float(np.max(np.abs(got[:, 0] / want[:, 0] - 1))), 1e-5
         yield "sync shift/flip differ (count)", float(np.sum(np.any(got[:, 1:] != want[:, 1:], axis=1))), 0
 
+    def lattice():
+        # the device lattice search (cuda_image_lattice_scores: mixed-radix FFTs at the host's sizes, flattening,
+        # autocorrelation, scores) against image._lattice_candidates on the whitened working pictures of the marked
+        # photo, a 25 % crop, the photo rotated 3 degrees, the unmarked photo and the 2x upscale of the marked one
+        from skimage import transform
+
+        marked = image.embed(img, pl, key)
+        crop = marked[h // 4 : h // 4 + h // 2, w // 4 : w // 4 + w // 2]
+        rot = transform.rotate(marked, 3.0, mode="reflect").astype(np.float32)
+        up = np.repeat(np.repeat(marked, 2, axis=0), 2, axis=1)
+        differ, worst = 0, 0.0
+        for x in (marked, crop, rot, img, up):
+            x = np.ascontiguousarray(x)
+            hw, ww, s = image._work_shape(*x.shape[:2])
+            yw = _core.image_luma_work(x, hw, ww)
+            prior = image.TILE * image._chip_size(min(x.shape[:2])) * s
+            wv = image._Search(yw, None).whitened(prior / image.TILE)
+            fh, fw, sigma, rows, cols, pgrid, tgrid = image._lattice_plan(hw, ww, s)
+            got = _core.cuda_image_lattice_scores(dev(wv).data_ptr(), hw, ww, fh, fw, *sigma, rows.astype(np.uint8),
+                                                  cols.astype(np.uint8), pgrid, tgrid)  # fmt: skip
+            ref = image._lattice_candidates(wv, image.N_CANDIDATES, s)
+            differ += image._lattice_pick(got.copy(), pgrid, tgrid, image.N_CANDIDATES) != ref
+            sc = _host_lattice_scores(wv, fh, fw, sigma, rows, cols, pgrid, tgrid)
+            worst = max(worst, float(np.abs(got - sc).max() / np.abs(sc).max()))
+        yield "lattice scores (5 pictures, relative to the largest)", worst, 1e-4
+        yield "lattice candidates differ (pictures)", float(differ), 0
+
     def embed():
         got = host(gpu.image_embed(dev(img), pl, key, informed=False))
         ref = image.LumaEmbedder(w, h, pl, key, informed="off").mark(img)
@@ -268,7 +297,8 @@ def _parity_steps(torch, img, big, key, pl, dev, host, fr, maxdiff):  # type: ig
         yield "detect float32 in [-1, 1]: payload mismatch", 0.0 if det.payload == pl.data else 1.0, 0
 
     return [("luma", luma), ("mask+resample", mask_resample), ("whiten+fold", whiten_fold), ("sync", sync),
-            ("embed", embed), ("detect", detect), ("value range (-1, 1)", signed_range)]  # fmt: skip
+            ("lattice", lattice), ("embed", embed), ("detect", detect),
+            ("value range (-1, 1)", signed_range)]  # fmt: skip
 
 
 # ---- (c) throughput ----------------------------------------------------------------------------------------------
@@ -327,9 +357,11 @@ def run_throughput(torch: Any, bw: float, n: int, repeats: int, sizes: dict[str,
             torch.cuda.empty_cache()
         if size == next(iter(sizes)):
             rows.append(sync_timing(torch, repeats))
+            rows.append(lattice_timing(torch, repeats))
         # image-mode detection with the full geometric search: whitenings, batched folds and their sync
-        # statistics on the device, the lattice FFTs and the decoding on the host; unmarked pictures are the worst case
-        # (every hypothesis, 6 decodes), marked ones stop at the first decode. Wall clock (host-bound), images/s.
+        # statistics and the lattice search on the device, the decoding on the host; unmarked pictures are the
+        # worst case (every hypothesis, 6 decodes), marked ones stop at the first decode. Wall clock (host-bound),
+        # images/s.
         x = _frames_batch(torch, 16, hgt, wid, "uint8 RGB NHWC")
         marked = gpu.image_embed_batch(x, pl, key, informed=False)
         for label, arr in (("marked", marked), ("unmarked", x)):
@@ -394,6 +426,57 @@ def sync_timing(torch: Any, repeats: int, k: int = 64) -> dict:
             "z_rel_diff": rel}  # fmt: skip
 
 
+def _host_lattice_scores(wv: np.ndarray, fh: int, fw: int, sigma: tuple[float, float], rows: np.ndarray,
+                         cols: np.ndarray, pgrid: np.ndarray, tgrid: np.ndarray) -> np.ndarray:  # fmt: skip
+    """The scores image._lattice_candidates ranks (its native path)."""
+    from scipy import fft as sfft
+
+    workers = max(1, int(_core.num_threads()))
+    spec = sfft.rfft2(wv, s=(fh, fw), workers=workers)
+    power = spec.real * spec.real
+    power += spec.imag * spec.imag
+    r = _core.image_flatten_spectrum(power.astype(np.float32), *sigma)
+    r[rows, :] = 0.0
+    r[:, cols] = 0.0
+    r[0, 0] = 0.0
+    return _core.image_lattice_scores(sfft.irfft2(r, s=(fh, fw), workers=workers).astype(np.float32), pgrid, tgrid)
+
+
+def lattice_timing(torch: Any, repeats: int) -> dict:
+    """The lattice search of one 1080p picture's whitened working plane (512 x 910; FFTs 960 x 1350): on the device
+    (cuda_image_lattice_scores, which synchronises and copies the scores back: wall clock, best of ``repeats``)
+    against the host's image._lattice_candidates (scipy FFTs and the C++ flattening and scoring, all threads), and
+    whether the picks agree."""
+    from skimage import transform
+
+    big = (transform.resize(_photo("coffee"), (1080, 1920), order=1) * 255).round().astype(np.uint8)
+    hw, ww, s = image._work_shape(1080, 1920)
+    y = _core.image_luma_work(big, hw, ww)
+    wv = image._Search(y, None).whitened(image._chip_size(1080) * s)
+    fh, fw, sigma, rows, cols, pgrid, tgrid = image._lattice_plan(hw, ww, s)
+    t = torch.from_numpy(wv).cuda()
+    args = (t.data_ptr(), hw, ww, fh, fw, *sigma, rows.astype(np.uint8), cols.astype(np.uint8), pgrid, tgrid)
+
+    def best(fn: Callable[[], Any]) -> float:
+        fn()  # warm-up
+        runs = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            fn()
+            runs.append(time.perf_counter() - t0)
+        return min(runs)
+
+    t_dev = best(lambda: _core.cuda_image_lattice_scores(*args))
+    t_host = best(lambda: image._lattice_candidates(wv, image.N_CANDIDATES, s))
+    got = image._lattice_pick(_core.cuda_image_lattice_scores(*args), pgrid, tgrid, image.N_CANDIDATES)
+    same = got == image._lattice_candidates(wv, image.N_CANDIDATES, s)
+    print(f"  lattice search, 1080p ({hw} x {ww}, FFTs {fh} x {fw}): device {1e3 * t_dev:.2f} ms (with the scores' "
+          f"copy), host {1e3 * t_host:.1f} ms, ratio {t_host / t_dev:.1f}x; same candidates: {same}")  # fmt: skip
+    return {"op": "lattice search (1 picture)", "size": "1080p", "format": "512x910 float32",
+            "frames_per_s": 1 / t_dev, "gb_per_s": math.nan, "pct_copy": math.nan, "host_tiles_per_s": 1 / t_host,
+            "same_candidates": same}  # fmt: skip
+
+
 def cpu_figures(sizes: dict[str, tuple[int, int]], reps: int = 2) -> dict[tuple[str, str], float]:
     """CPU frames/s of the same operations (numpy frames, provmark's native CPU kernels, all threads)."""
     from provmark import video
@@ -445,10 +528,23 @@ class _Replay(image._HostPlanes):
     sync statistic (as cuda_image_sync's do): what stays is the lattice FFTs, the decoding and the orchestration;
     without, the per-hypothesis sync correlations run on the host too (the split before cuda_image_sync)."""
 
-    def __init__(self, y: np.ndarray, tabs: Any = None) -> None:
+    def __init__(self, y: np.ndarray, tabs: Any = None, lattice: bool = False) -> None:
         super().__init__(y)
         self.tabs = tabs
         self.memo: dict[Any, Any] = {}
+        if lattice:  # the lattice candidates come precomputed too (as cuda_image_lattice_scores brings them)
+            self.lattice_candidates = self._lattice
+
+    def _lattice(self, handle: Any, n_out: int, src_scale: float) -> list[tuple[float, float]]:
+        """The scores cached, the picks made each time (as gpu._DevicePlanes.lattice_candidates does)."""
+        k = ("l", id(handle), src_scale)
+        if k not in self.memo:
+            plan = image._lattice_plan(*handle[0].shape, src_scale)
+            self.memo[k] = plan and (_host_lattice_scores(handle[0], *plan[:5], plan[5], plan[6]), plan[5], plan[6])
+        if not self.memo[k]:
+            return []
+        sc, pgrid, tgrid = self.memo[k]
+        return image._lattice_pick(sc.copy(), pgrid, tgrid, n_out)
 
     def whiten(self, c: float) -> Any:
         if ("w", c) not in self.memo:
@@ -498,12 +594,14 @@ def image_host_share(reps: int = 9) -> list[dict]:
         big = (transform.resize(_photo(name), (1080, 1920), order=1) * 255).round().astype(np.uint8)
         for label, x in (("unmarked", big), ("marked", image.embed(big, 1, key))):
             y = _core.image_luma_work(x, *image._work_shape(1080, 1920)[:2])
-            replay, replay_sync = _Replay(y), _Replay(y, image._tables(key.secret_bytes(), 64))
+            tabs = image._tables(key.secret_bytes(), 64)
+            replay, replay_sync, replay_lat = _Replay(y), _Replay(y, tabs), _Replay(y, tabs, lattice=True)
             args = (1080, 1920, key.secret_bytes(), 64, image.DEFAULT_FPR, True)
             ref = image._detect_work(replay, *args)  # fills the caches
-            same = image._detect_work(replay_sync, *args)
-            assert (same.payload, same.p_value, same.score) == (ref.payload, ref.p_value, ref.score)
-            full, host, host_sync = [], [], []
+            for other in (replay_sync, replay_lat):
+                same = image._detect_work(other, *args)
+                assert (same.payload, same.p_value, same.score) == (ref.payload, ref.p_value, ref.score)
+            full, host, host_sync, host_lat = [], [], [], []
             for _ in range(reps):  # interleaved
                 t0 = time.perf_counter()
                 d = image._detect_work(image._HostPlanes(y), *args)
@@ -514,13 +612,17 @@ def image_host_share(reps: int = 9) -> list[dict]:
                 t0 = time.perf_counter()
                 image._detect_work(replay_sync, *args)
                 host_sync.append(time.perf_counter() - t0)
-            f, h, hs = (1e3 * float(np.median(v)) for v in (full, host, host_sync))
+                t0 = time.perf_counter()
+                image._detect_work(replay_lat, *args)
+                host_lat.append(time.perf_counter() - t0)
+            f, h, hs, hl = (1e3 * float(np.median(v)) for v in (full, host, host_sync, host_lat))
             rows.append({"photo": name, "case": label, "hypotheses": d.details["hypotheses"], "cpu_ms": f,
-                         "host_ms_host_sync": h, "host_ms": hs})  # fmt: skip
+                         "host_ms_host_sync": h, "host_ms_host_lattice": hs, "host_ms": hl})  # fmt: skip
             print(
                 f"  {name} 1080p {label}: {d.details['hypotheses']} hypotheses, CPU full search {f:.1f} ms, "
-                f"host part with the sync correlations on the host {h:.1f} ms ({100 * h / f:.0f} %), "
-                f"with them on the device {hs:.1f} ms ({100 * hs / f:.0f} %)"
+                f"host part with the sync correlations and the lattice search on the host {h:.1f} ms "
+                f"({100 * h / f:.0f} %), with the sync on the device {hs:.1f} ms ({100 * hs / f:.0f} %), with both on "
+                f"the device {hl:.1f} ms ({100 * hl / f:.0f} %)"
             )
     return rows
 

@@ -2,11 +2,10 @@
 numpy implementations of the same contracts (device pointers resolved to host arrays through
 ``__cuda_array_interface__``), so the Python glue runs without a GPU: layouts and element strides, output
 allocation and in-place marking, the informed step's working-size planes and chip scale, the geometric search
-on device planes (whitening, reliability weights, batched folds of many hypotheses and their sync statistics)
-against the host engine,
-detection's geometry details in input pixels, the nv12 / p010 plane handling, float input in [-1, 1]. The
-kernels themselves are covered by tests/test_cuda_math.py (their shared per-element math, and image_cuda.cu's
-kernel source run on host threads) and tests/test_cuda_image.py (on a GPU).
+on device planes (whitening, reliability weights, batched folds of many hypotheses and their sync statistics,
+the lattice search) against the host engine, detection's geometry details in input pixels, the nv12 / p010 plane
+handling, float input in [-1, 1]. The kernels themselves are covered by tests/test_cuda_math.py (their shared
+per-element math, and image_cuda.cu's kernel source run on host threads) and tests/test_cuda_image.py (on a GPU).
 """
 
 from __future__ import annotations
@@ -91,6 +90,8 @@ class EmulatedDevice:
         self.fold_sizes: list[int] = []
         self.sync_sizes: list[int] = []
         self.tile_copies = 0  # single tiles copied to the host (for decoding)
+        self.plane_copies = 0  # float32 planes copied to the host
+        self.lattice_runs = 0  # lattice searches scored on the device
 
     def _luma(self, v: Any) -> np.ndarray:
         x = _frames_of(v)
@@ -185,6 +186,28 @@ class EmulatedDevice:
                     best = (z, i // side, i % side, flip)
             res[k] = best if best is not None else (0.0, 0, 0, 0)
 
+    def lattice(self, w: int, h: int, wd: int, fh: int, fw: int, sigma_y: float, sigma_x: float, rows: np.ndarray,
+                cols: np.ndarray, periods: np.ndarray, thetas: np.ndarray, stream: int = 0) -> np.ndarray:  # fmt: skip
+        """The lattice scores as image._lattice_candidates computes them (scipy's float32 FFTs, the C++ flattening
+        and scoring) from the device plane and the notch masks as uploaded: the kernels' own FFTs, flattening and
+        scores are checked in tests/test_cuda_math.py."""
+        from scipy import fft as sfft
+
+        assert rows.dtype == cols.dtype == np.uint8 and periods.dtype == thetas.dtype == np.float64
+        assert rows.shape == (fh,) and cols.shape == (fw // 2 + 1,)
+        self.calls.append("lattice")
+        self.lattice_runs += 1
+        workers = max(1, int(_core.num_threads()))
+        spec = sfft.rfft2(_plane(w, (h, wd)), s=(fh, fw), workers=workers)
+        power = spec.real * spec.real
+        power += spec.imag * spec.imag
+        r = _core.image_flatten_spectrum(power.astype(np.float32, copy=False), sigma_y, sigma_x)
+        r[rows != 0, :] = 0.0
+        r[:, cols != 0] = 0.0
+        r[0, 0] = 0.0
+        a = sfft.irfft2(r, s=(fh, fw), workers=workers).astype(np.float32, copy=False)
+        return _core.image_lattice_scores(a, periods, thetas)
+
     def copy_to_device(self, dst: int, src: np.ndarray, stream: int = 0) -> None:
         self.calls.append("copy_to_device")
         _plane(dst, src.shape, src.dtype)[...] = src
@@ -193,6 +216,8 @@ class EmulatedDevice:
         self.calls.append("copy_to_host")
         if dst.shape == (image.TILE * image.BINS,) * 2:
             self.tile_copies += 1
+        if dst.ndim == 2 and dst.dtype == np.float32:
+            self.plane_copies += 1
         dst[...] = _plane(src, dst.shape, dst.dtype)
 
     def embed(self, v: Any, o: Any, tiles: np.ndarray, chip: float, target: float, stream: int = 0) -> None:
@@ -234,7 +259,8 @@ def emu(monkeypatch: pytest.MonkeyPatch) -> EmulatedDevice:
                      ("cuda_copy_to_host", dev.copy_to_host), ("cuda_image_embed", dev.embed),
                      ("cuda_image_whiten", dev.whiten), ("cuda_image_reliability", dev.reliability),
                      ("cuda_image_fold_many", dev.fold_many), ("cuda_image_sync", dev.sync),
-                     ("cuda_copy_to_device", dev.copy_to_device)):  # fmt: skip
+                     ("cuda_copy_to_device", dev.copy_to_device),
+                     ("cuda_image_lattice_scores", dev.lattice)):  # fmt: skip
         monkeypatch.setattr(_core, name, fn)
 
     def empty(like: Any, shape: tuple[int, ...], dtype: str) -> Emu:
@@ -384,18 +410,19 @@ def _same(a: pm.Detection, b: pm.Detection) -> bool:
 def test_search_on_device_planes_equals_host_engine(emu: EmulatedDevice, full_search: bool) -> None:
     """gpu.image_detect (device whitening, reliability weights, batched folds and sync statistics, host decoding)
     equals image's own search on the same working-size luma exactly: same hypotheses in the same order,
-    same counts, same p-value; tiles folded ahead and never used do not count. The emulated whitening and fold are
+    same counts, same p-value; tiles folded ahead and never used do not count; the lattice search scores on the
+    device and no whitened plane is copied to the host. The emulated whitening and fold are
     the CPU kernels and the emulated sync statistic is the host's scipy correlation (on the spectra read back from
     their uploaded layout), so this checks the orchestration (which tile and statistic go with which hypothesis,
     which tiles are copied), not the kernels."""
     secret = FIXED.secret_bytes()
-    batched = 0
+    batched = lattice_runs = 0
     for name, x in _search_cases():
         h, w = x.shape[:2]
         y = gpu.work_luma(Emu(x))[0]
         emu.fold_sizes.clear()
         emu.sync_sizes.clear()
-        emu.tile_copies = 0
+        emu.tile_copies = emu.plane_copies = emu.lattice_runs = 0
         det = gpu.image_detect(Emu(x), FIXED, full_search=full_search)
         ref = image._detect_work(image._HostPlanes(y), h, w, secret, 64, image.DEFAULT_FPR, full_search)
         assert _same(det, ref), (name, det, ref)
@@ -403,12 +430,17 @@ def test_search_on_device_planes_equals_host_engine(emu: EmulatedDevice, full_se
         # ... and scored there: only the tiles of decoded hypotheses come to the host
         assert sum(emu.sync_sizes) >= det.details["hypotheses"], name
         assert emu.tile_copies <= det.details["decodes"], name
+        # the lattice search ran on the device (whenever the search got that far), and no plane came down
+        assert emu.plane_copies == 0, name
+        lattice_runs += emu.lattice_runs
         print(f"{name}: {det.details['hypotheses']} hypotheses, fold launches of {emu.fold_sizes}, "
-              f"{emu.tile_copies} tiles copied for {det.details['decodes']} decodes")  # with -s  # fmt: skip
+              f"{emu.tile_copies} tiles copied for {det.details['decodes']} decodes, "
+              f"{emu.lattice_runs} lattice searches")  # with -s  # fmt: skip
         batched += max(emu.fold_sizes) > 1
         if not name.endswith("unmarked"):
             assert det.found and det.payload == (0x0123456789ABCDEF).to_bytes(8, "big"), name
     assert batched >= 6  # the lattice candidates, crop scan and climb rounds went in batches
+    assert lattice_runs == (14 if full_search else 8)  # full search: every picture reaches the lattice search
 
 
 def test_device_detect_matches_image_detect(emu: EmulatedDevice) -> None:
@@ -505,3 +537,21 @@ def test_sync_entry_points_check_arguments() -> None:
             _core.cuda_image_sync(dev_ptr, 1, dev_ptr, dev_ptr)
         with pytest.raises(pm.CudaError):
             _core.cuda_copy_to_device(dev_ptr, np.zeros(4, np.float32))
+
+
+def test_lattice_entry_point_checks_arguments() -> None:
+    """The real (not emulated) cuda_image_lattice_scores: bad arguments are TypeErrors / ValueErrors before any
+    device call; on a machine without a usable device, valid ones give CudaError."""
+    dev_ptr = 0x7F00_0000_0000
+    fh, fw, sigma, rows, cols, pgrid, tgrid = image._lattice_plan(300, 451, 1.0)  # type: ignore[misc]
+    r8, c8 = rows.astype(np.uint8), cols.astype(np.uint8)
+    args = (dev_ptr, 300, 451, fh, fw, *sigma)
+    with pytest.raises(TypeError, match="uint8"):
+        _core.cuda_image_lattice_scores(*args, rows, c8, pgrid, tgrid)
+    with pytest.raises(ValueError, match="notch_rows must have fft_h entries"):
+        _core.cuda_image_lattice_scores(*args, r8[:-1], c8, pgrid, tgrid)
+    with pytest.raises(ValueError, match="must not be empty"):
+        _core.cuda_image_lattice_scores(*args, r8, c8, pgrid[:0], tgrid)
+    if not gpu.is_available():
+        with pytest.raises(pm.CudaError):
+            _core.cuda_image_lattice_scores(*args, r8, c8, pgrid, tgrid)

@@ -273,6 +273,14 @@ int emu_sync(const double* tiles, long long n, const float* spectra, double* out
   cuda::SyncBatch b; b.tiles = tiles; b.n = n; b.spectra = spectra; b.out = out;
   cuda::sync_batch(b, 0); return 0;
 }
+int emu_lattice(const float* wv, long long h, long long w, long long fh, long long fw, double sy, double sx,
+                const std::uint8_t* rows, const std::uint8_t* cols, const double* periods, long long np_,
+                const double* thetas, long long nt, double* out) {
+  cuda::LatticeParams p; p.w = wv; p.height = h; p.width = w; p.fft_h = fh; p.fft_w = fw; p.sigma_y = sy;
+  p.sigma_x = sx; p.notch_rows_host = rows; p.notch_cols_host = cols; p.periods_host = periods; p.n_periods = np_;
+  p.thetas_host = thetas; p.n_thetas = nt; p.out_host = out;
+  cuda::lattice_scores(p, 0); return 0;
+}
 int emu_whiten(const float* y, long long n, long long h, long long w, double chip, float* out, float* den) {
   cuda::whiten(y, n, h, w, chip, nullptr, out, den, 0); return 0;
 }
@@ -336,7 +344,10 @@ def kernels(tmp_path_factory: pytest.TempPathFactory) -> ctypes.CDLL:
     (d / "inc" / "cuda_fp16.h").write_text(HALF_SHIM)
     (d / "inc" / "cuda_bf16.h").write_text("#pragma once\n#include <cuda_fp16.h>\n")
     (d / "all.cpp").write_text(_host_source(cu.read_text()) + KERNEL_HARNESS)
+    # the FFT line kernels with 32 threads per block (256 on a device): the kernels are written for any
+    # power-of-two block, and host threads pay per barrier
     cmd = [cxx, "-std=c++20", "-O2", "-ffp-contract=off", "-pthread", "-shared", "-fPIC"]
+    cmd += ["-DPROVMARK_LATTICE_THREADS=32"]
     cmd += ["-I", str(d / "inc"), "-I", str(CSRC), str(d / "all.cpp"), "-o", str(d / "k.so")]
     r = subprocess.run(cmd, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-4000:]
@@ -347,6 +358,8 @@ def kernels(tmp_path_factory: pytest.TempPathFactory) -> ctypes.CDLL:
     lib.emu_reliability.argtypes = [f32, f32, ll, ll, ll, dbl, f32]
     lib.emu_whiten.argtypes = [f32, ll, ll, ll, dbl, f32, f32]
     lib.emu_sync.argtypes = [f64, ll, f32, f64]
+    u8 = ndpointer(np.uint8, flags="C")
+    lib.emu_lattice.argtypes = [f32, ll, ll, ll, ll, dbl, dbl, u8, u8, f64, ll, f64, ll, f64]
     lib.emu_resample.argtypes = [vp, ctypes.c_int, ll, ll, ll, fl, fl, ll, ll, f32]
     lib.emu_embed.argtypes = [vp, vp, ctypes.c_int, ll, ll, ll, fl, fl, f32, dbl, dbl]
     return lib
@@ -461,3 +474,63 @@ def test_kernels_on_host_threads_sync_statistic(kernels: ctypes.CDLL) -> None:
         assert got[i, 0] == pytest.approx(ref_a[i, 0], rel=1e-6), label
     assert ref_a[:, 3].any() and not ref_a[:, 3].all()  # both flips occur
     assert (ref_a[:, 0] > 8).sum() >= 6 and (ref_a[:, 0] < 6).sum() >= 6  # marked peaks and noise maxima
+
+
+def _lattice_cases() -> list[tuple[str, np.ndarray, float]]:
+    """Whitened working pictures the lattice search reads (the nominal chip size, as image._detect_work asks):
+    astronaut, coffee and chelsea marked, cropped to 25 %, rotated 3 degrees and unmarked, two 2x upscales, and a
+    panorama whose FFT rows are longer than the kernel's shared-memory line (global scratch)."""
+    from skimage import transform
+
+    key = pm.Key.from_bytes(bytes(range(3, 35)))
+    pics = []
+    for name, photo in (("astronaut", data.astronaut()), ("coffee", data.coffee()), ("chelsea", data.chelsea())):
+        m = image.embed(photo, 0x0123456789ABCDEF, key)
+        h, w = m.shape[:2]
+        pics += [(name, m), (f"{name}-crop25", m[h // 4 : h // 4 + h // 2, w // 4 : w // 4 + w // 2]),
+                 (f"{name}-rot3", transform.rotate(m, 3.0, mode="reflect").astype(np.float32)),
+                 (f"{name}-unmarked", photo)]  # fmt: skip
+    for name, x in (("coffee-2x", pics[4][1]), ("chelsea-unmarked-2x", pics[11][1])):
+        pics.append((name, np.repeat(np.repeat(x, 2, axis=0), 2, axis=1)))
+    pics.append(("astronaut-panorama", np.concatenate([pics[0][1]] * 4, axis=1)))
+    out = []
+    for label, x in pics:
+        x = np.ascontiguousarray(x)
+        h, w = x.shape[:2]
+        hw, ww, s = image._work_shape(h, w)
+        y = _core.image_luma_work(x, hw, ww)
+        prior = image.TILE * image._chip_size(min(h, w)) * s
+        out.append((label, image._Search(y, None).whitened(prior / image.TILE), s))  # type: ignore[arg-type]
+    return out
+
+
+def test_kernels_on_host_threads_lattice_candidates(kernels: ctypes.CDLL) -> None:
+    """The device lattice search (cuda::lattice_scores: the mixed-radix float32 FFTs written in image_cuda.cu at
+    the host's sizes, the flattening, the inverse FFT, the box and the scores; run on host threads) against
+    image._lattice_candidates (scipy's float32 FFTs and the C++ flattening and scoring) on real photos: the same
+    8 candidates (period, angle), and scores within 1e-4 of the largest."""
+    worst = 0.0
+    for label, wv, s in _lattice_cases():
+        fh, fw, sigma, rows, cols, pgrid, tgrid = image._lattice_plan(*wv.shape, s)  # type: ignore[misc]
+        got = np.full((len(pgrid), len(tgrid)), np.nan)
+        kernels.emu_lattice(wv, *wv.shape, fh, fw, *sigma, rows.astype(np.uint8), cols.astype(np.uint8), pgrid,
+                            len(pgrid), tgrid, len(tgrid), got)  # fmt: skip
+        ref = image._lattice_candidates(wv, image.N_CANDIDATES, s)
+        assert len(ref) == image.N_CANDIDATES
+        # the host's scores, for the tolerance
+        from scipy import fft as sfft
+
+        spec = sfft.rfft2(wv, s=(fh, fw))
+        power = spec.real * spec.real
+        power += spec.imag * spec.imag
+        r = _core.image_flatten_spectrum(power.astype(np.float32), *sigma)
+        r[rows, :] = 0.0
+        r[:, cols] = 0.0
+        r[0, 0] = 0.0
+        sc = _core.image_lattice_scores(sfft.irfft2(r, s=(fh, fw)).astype(np.float32), pgrid, tgrid)
+        diff = float(np.abs(got - sc).max() / np.abs(sc).max())
+        worst = max(worst, diff)
+        print(f"{label}: {wv.shape} -> FFT {fh} x {fw}, scores within {diff:.1e} of the largest")
+        assert diff < 1e-4, label
+        assert image._lattice_pick(got, pgrid, tgrid, image.N_CANDIDATES) == ref, label
+    print(f"lattice scores: worst relative difference {worst:.1e}")

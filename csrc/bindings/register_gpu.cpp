@@ -238,6 +238,58 @@ void register_gpu(py::module_& m) {
       "128, 2] (device float32, bit-reversed order) into out[n, 4] (device float64: z, shift row, shift column, "
       "flip); queued, not synchronised.");
   m.def(
+      "cuda_image_lattice_scores",
+      [](std::uintptr_t w, long long h, long long wd, long long fft_h, long long fft_w, double sigma_y,
+         double sigma_x, const py::array& notch_rows_any, const py::array& notch_cols_any,
+         const py::array& periods_any, const py::array& thetas_any, std::uintptr_t stream) {
+        const char* fn = "cuda_image_lattice_scores";
+        if (!py::isinstance<py::array_t<std::uint8_t>>(notch_rows_any) ||
+            !py::isinstance<py::array_t<std::uint8_t>>(notch_cols_any) ||
+            !py::isinstance<py::array_t<double>>(periods_any) || !py::isinstance<py::array_t<double>>(thetas_any))
+          throw py::type_error(std::string(fn) + ": notches must be uint8 arrays, periods and thetas float64 arrays");
+        const auto nr = py::reinterpret_borrow<py::array>(notch_rows_any);
+        const auto nc = py::reinterpret_borrow<py::array>(notch_cols_any);
+        const auto pe = py::reinterpret_borrow<py::array>(periods_any);
+        const auto th = py::reinterpret_borrow<py::array>(thetas_any);
+        if (nr.ndim() != 1 || nc.ndim() != 1 || pe.ndim() != 1 || th.ndim() != 1)
+          throw std::invalid_argument(std::string(fn) + ": notches, periods and thetas must be 1-D arrays");
+        if (fft_h < 1 || fft_w < 1 || nr.shape(0) != fft_h || nc.shape(0) != fft_w / 2 + 1)
+          throw std::invalid_argument(std::string(fn) + ": notch_rows must have fft_h entries and notch_cols " +
+                                      "fft_w / 2 + 1");
+        if (pe.shape(0) < 1 || th.shape(0) < 1)
+          throw std::invalid_argument(std::string(fn) + ": the period and angle grids must not be empty");
+        const std::size_t np_ = static_cast<std::size_t>(pe.shape(0)), nt = static_cast<std::size_t>(th.shape(0));
+        py::array_t<double> out({static_cast<py::ssize_t>(np_), static_cast<py::ssize_t>(nt)});
+        pc::LatticeParams p;
+        p.w = static_cast<const float*>(as_ptr(w));
+        p.height = h;
+        p.width = wd;
+        p.fft_h = fft_h;
+        p.fft_w = fft_w;
+        p.sigma_y = sigma_y;
+        p.sigma_x = sigma_x;
+        p.notch_rows_host = static_cast<const std::uint8_t*>(host_buffer(nr, static_cast<std::size_t>(fft_h), false, fn));
+        p.notch_cols_host =
+            static_cast<const std::uint8_t*>(host_buffer(nc, static_cast<std::size_t>(fft_w / 2 + 1), false, fn));
+        p.periods_host = static_cast<const double*>(host_buffer(pe, np_ * sizeof(double), false, fn));
+        p.n_periods = static_cast<long long>(np_);
+        p.thetas_host = static_cast<const double*>(host_buffer(th, nt * sizeof(double), false, fn));
+        p.n_thetas = static_cast<long long>(nt);
+        p.out_host = out.mutable_data();
+        {
+          py::gil_scoped_release release;
+          pc::lattice_scores(p, stream);
+        }
+        return out;
+      },
+      py::arg("w"), py::arg("height"), py::arg("width"), py::arg("fft_h"), py::arg("fft_w"), py::arg("sigma_y"),
+      py::arg("sigma_x"), py::arg("notch_rows"), py::arg("notch_cols"), py::arg("periods"), py::arg("thetas"),
+      py::arg("stream") = 0,
+      "Lattice scores [len(periods), len(thetas)] (host float64) of the whitened plane w [height, width] (device "
+      "float32): power spectrum zero-padded to fft_h x fft_w (sizes with prime factors 2, 3, 5 only), "
+      "flattened (Gaussian sigmas in bins), notched (uint8 masks of the fft_h rows and fft_w / 2 + 1 columns "
+      "of the half spectrum), inverse FFT, scored as image_lattice_scores; synchronises.");
+  m.def(
       "cuda_image_reliability",
       [](std::uintptr_t w, std::uintptr_t den, long long n, long long h, long long wd, double floor,
          std::uintptr_t out, std::uintptr_t stream) {

@@ -632,6 +632,300 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
+// ---- lattice search: power spectrum, flattening, autocorrelation and scores ------------------------------------
+// A mixed-radix Stockham FFT (radices 4, 2, 3, 5; natural order in and out, no permutation): stage s of radix R
+// with ns = the product of the earlier radices reads x[j + r n / R] (r < R) for each j < n / R, multiplies entry
+// r by w^(r k) (k = j mod ns, w = exp(-+2 pi i / (ns R)), a lookup in the [n] twiddle table), takes the R-point
+// DFT and writes it to y[(j / ns) ns R + k + r ns]; the buffers swap after each stage. One block per line (a row
+// or a column of the spectrum), the line's two buffers in shared memory (kLatticeLineMax complex entries each)
+// or, for longer lines, in a global scratch slice per block.
+#ifndef PROVMARK_LATTICE_THREADS
+#define PROVMARK_LATTICE_THREADS 256  // threads per block of the lattice kernels (a power of two)
+#endif
+constexpr int kLineThreads = PROVMARK_LATTICE_THREADS;
+constexpr int kMaxStages = 32;
+constexpr int kBoxRadius = 3;  // the scoring's 7 x 7 box mean
+
+struct FftPlan {
+  int n = 0, stages = 0;
+  int radix[kMaxStages] = {};
+  const Cf* tw = nullptr;  // [n] exp(-2 pi i t / n) (device)
+};
+
+FftPlan make_plan(long long n, const Cf* tw, const char* fn) {
+  FftPlan p;
+  p.n = static_cast<int>(n);
+  p.tw = tw;
+  long long m = n;
+  while (m % 4 == 0) p.radix[p.stages++] = 4, m /= 4;
+  while (m % 2 == 0) p.radix[p.stages++] = 2, m /= 2;
+  while (m % 3 == 0) p.radix[p.stages++] = 3, m /= 3;
+  while (m % 5 == 0) p.radix[p.stages++] = 5, m /= 5;
+  if (m != 1)
+    throw InvalidArgument(std::string(fn) + ": FFT size " + std::to_string(n) + " has a prime factor above 5");
+  return p;
+}
+
+__global__ void twiddle_kernel(Cf* tw, long long n) {
+  for (long long k = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; k < n;
+       k += static_cast<long long>(gridDim.x) * blockDim.x) {
+    const double a = 6.283185307179586476925286766559 * static_cast<double>(k) / static_cast<double>(n);
+    tw[k] = Cf{static_cast<float>(cos(a)), static_cast<float>(-sin(a))};
+  }
+}
+
+__device__ __forceinline__ Cf c_times_i(Cf a, float s) { return Cf{-s * a.im, s * a.re}; }  // a * (s i)
+
+// In-place R-point DFT of v (exponent sign -1 forward, +1 inverse).
+__device__ __forceinline__ void small_dft(Cf* v, int radix, bool inverse) {
+  const float sg = inverse ? 1.0f : -1.0f;
+  if (radix == 2) {
+    const Cf t = v[0];
+    v[0] = c_add(t, v[1]);
+    v[1] = c_sub(t, v[1]);
+  } else if (radix == 4) {
+    const Cf t0 = c_add(v[0], v[2]), t1 = c_sub(v[0], v[2]), t2 = c_add(v[1], v[3]);
+    const Cf t3 = c_times_i(c_sub(v[1], v[3]), sg);
+    v[0] = c_add(t0, t2);
+    v[1] = c_add(t1, t3);
+    v[2] = c_sub(t0, t2);
+    v[3] = c_sub(t1, t3);
+  } else if (radix == 3) {
+    const Cf s = c_add(v[1], v[2]), d = c_times_i(c_sub(v[1], v[2]), sg * 0.866025403784438646763723170753f);
+    const Cf m = Cf{v[0].re - 0.5f * s.re, v[0].im - 0.5f * s.im};
+    v[0] = c_add(v[0], s);
+    v[1] = c_add(m, d);
+    v[2] = c_sub(m, d);
+  } else {  // 5
+    constexpr float c1 = 0.309016994374947424102293417183f, c2 = -0.809016994374947424102293417183f;
+    const float s1 = sg * 0.951056516295153572116439333379f, s2 = sg * 0.587785252292473129168705954639f;
+    const Cf a1 = c_add(v[1], v[4]), b1 = c_sub(v[1], v[4]), a2 = c_add(v[2], v[3]), b2 = c_sub(v[2], v[3]);
+    const Cf m1 = Cf{v[0].re + c1 * a1.re + c2 * a2.re, v[0].im + c1 * a1.im + c2 * a2.im};
+    const Cf m2 = Cf{v[0].re + c2 * a1.re + c1 * a2.re, v[0].im + c2 * a1.im + c1 * a2.im};
+    const Cf n1 = c_times_i(Cf{s1 * b1.re + s2 * b2.re, s1 * b1.im + s2 * b2.im}, 1.0f);
+    const Cf n2 = c_times_i(Cf{s2 * b1.re - s1 * b2.re, s2 * b1.im - s1 * b2.im}, 1.0f);
+    v[0] = c_add(v[0], c_add(a1, a2));
+    v[1] = c_add(m1, n1);
+    v[4] = c_sub(m1, n1);
+    v[2] = c_add(m2, n2);
+    v[3] = c_sub(m2, n2);
+  }
+}
+
+// The FFT of the line in a (length p.n) by the block; b is the other buffer. Returns the buffer holding the result.
+// Starts and ends with the block synchronised (the caller syncs after filling a).
+__device__ Cf* line_fft(Cf* a, Cf* b, const FftPlan& p, bool inverse) {
+  int ns = 1;
+  for (int s = 0; s < p.stages; ++s) {
+    const int radix = p.radix[s], m = p.n / radix, stride = p.n / (ns * radix);
+    for (int j = static_cast<int>(threadIdx.x); j < m; j += static_cast<int>(blockDim.x)) {
+      const int k = j % ns;
+      Cf v[5];
+      for (int r = 0; r < radix; ++r) {
+        Cf x = a[j + r * m];
+        if (r > 0 && k > 0) {
+          Cf w = p.tw[r * k * stride];  // r k stride < n
+          if (inverse) w.im = -w.im;
+          x = c_mul(x, w);
+        }
+        v[r] = x;
+      }
+      small_dft(v, radix, inverse);
+      const int o = (j / ns) * ns * radix + k;
+      for (int r = 0; r < radix; ++r) b[o + r * ns] = v[r];
+    }
+    __syncthreads();
+    Cf* t = a;
+    a = b;
+    b = t;
+    ns *= radix;
+  }
+  return a;
+}
+
+// The two line buffers of this block: shared memory, or a global scratch slice of 2 n entries per block.
+__device__ __forceinline__ Cf* line_buffers(Cf* shared, Cf* scratch, int n) {
+  return scratch == nullptr ? shared : scratch + 2LL * n * blockIdx.x;
+}
+
+// Rows of the zero-padded plane: spec[row, 0 .. half) = FFT of the row (rows >= h are zero).
+__global__ void __launch_bounds__(kLineThreads)
+    lattice_rows_kernel(const float* w, long long h, long long wd, long long lines, FftPlan pl, long long half,
+                        Cf* spec, Cf* scratch) {
+  __shared__ Cf sh[2 * kLatticeLineMax];
+  Cf* a = line_buffers(sh, scratch, pl.n);
+  Cf* b = a + pl.n;
+  const int t = static_cast<int>(threadIdx.x), nt = static_cast<int>(blockDim.x);
+  for (long long row = blockIdx.x; row < lines; row += gridDim.x) {
+    Cf* o = spec + row * half;
+    if (row >= h) {  // the zero padding: the whole block takes this branch
+      for (long long x = t; x < half; x += nt) o[x] = Cf{0.0f, 0.0f};
+      continue;
+    }
+    const float* src = w + row * wd;
+    for (int x = t; x < pl.n; x += nt) a[x] = Cf{x < wd ? src[x] : 0.0f, 0.0f};
+    __syncthreads();
+    const Cf* r = line_fft(a, b, pl, false);
+    for (long long x = t; x < half; x += nt) o[x] = r[x];
+    __syncthreads();  // the buffers are refilled by the next line
+  }
+}
+
+// Columns of the half spectrum: forward FFT, then power = re^2 + im^2 (as the host: two products, one sum).
+__global__ void __launch_bounds__(kLineThreads)
+    lattice_cols_power_kernel(const Cf* spec, long long half, FftPlan pl, float* power, Cf* scratch) {
+  __shared__ Cf sh[2 * kLatticeLineMax];
+  Cf* a = line_buffers(sh, scratch, pl.n);
+  Cf* b = a + pl.n;
+  const int t = static_cast<int>(threadIdx.x), nt = static_cast<int>(blockDim.x);
+  for (long long col = blockIdx.x; col < half; col += gridDim.x) {
+    for (int y = t; y < pl.n; y += nt) a[y] = spec[y * half + col];
+    __syncthreads();
+    const Cf* r = line_fft(a, b, pl, false);
+    for (int y = t; y < pl.n; y += nt) power[y * half + col] = add_rn(mul_rn(r[y].re, r[y].re), mul_rn(r[y].im, r[y].im));
+    __syncthreads();
+  }
+}
+
+__device__ __forceinline__ long long wrap_ll(long long i, long long n) {
+  const long long r = i % n;
+  return r < 0 ? r + n : r;
+}
+
+// Separable periodic filter, along rows: mid[y, x] = sum_j k[j] in[y, x - radius + j].
+__global__ void wrap_rows_kernel(const float* in, long long h, long long w, Taps t, float* mid) {
+  const long long total = h * w;
+  for (long long k = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; k < total;
+       k += static_cast<long long>(gridDim.x) * blockDim.x) {
+    const long long y = k / w, x = k % w;
+    const float* s = in + y * w;
+    float o = 0.0f;
+    for (int j = 0; j <= 2 * t.radius; ++j) o = add_rn(o, mul_rn(t.k[j], s[wrap_ll(x - t.radius + j, w)]));
+    mid[k] = o;
+  }
+}
+
+// Flattening, second half: smooth = the column filter of mid; out = clip(p / (smooth + 1e-20) - 1, -1, 8), then 0
+// on the notched rows and columns and at (0, 0).
+__global__ void flatten_cols_kernel(const float* p, const float* mid, long long h, long long w, Taps t,
+                                    const std::uint8_t* notch, float* out) {
+  const long long total = h * w;
+  for (long long k = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; k < total;
+       k += static_cast<long long>(gridDim.x) * blockDim.x) {
+    const long long y = k / w, x = k % w;
+    float sm = 0.0f;
+    for (int j = 0; j <= 2 * t.radius; ++j) sm = add_rn(sm, mul_rn(t.k[j], mid[wrap_ll(y - t.radius + j, h) * w + x]));
+    float v = p[k] / (sm + 1e-20f) - 1.0f;
+    v = v < -1.0f ? -1.0f : (v > 8.0f ? 8.0f : v);
+    if (notch[y] != 0 || notch[h + x] != 0 || k == 0) v = 0.0f;
+    out[k] = v;
+  }
+}
+
+// Columns of the flattened (real) half spectrum: inverse FFT into spec.
+__global__ void __launch_bounds__(kLineThreads)
+    lattice_cols_inverse_kernel(const float* r, long long half, FftPlan pl, Cf* spec, Cf* scratch) {
+  __shared__ Cf sh[2 * kLatticeLineMax];
+  Cf* a = line_buffers(sh, scratch, pl.n);
+  Cf* b = a + pl.n;
+  const int t = static_cast<int>(threadIdx.x), nt = static_cast<int>(blockDim.x);
+  for (long long col = blockIdx.x; col < half; col += gridDim.x) {
+    for (int y = t; y < pl.n; y += nt) a[y] = Cf{r[y * half + col], 0.0f};
+    __syncthreads();
+    const Cf* o = line_fft(a, b, pl, true);
+    for (int y = t; y < pl.n; y += nt) spec[y * half + col] = o[y];
+    __syncthreads();
+  }
+}
+
+// Rows, complex to real (as numpy's / pocketfft's irfft: the imaginary parts of the DC and Nyquist bins are
+// ignored): the row's full spectrum by Hermitian symmetry, inverse FFT, real part times `scale`.
+__global__ void __launch_bounds__(kLineThreads)
+    lattice_rows_inverse_kernel(const Cf* spec, long long half, long long lines, FftPlan pl, float scale,
+                                float* out, Cf* scratch) {
+  __shared__ Cf sh[2 * kLatticeLineMax];
+  Cf* a = line_buffers(sh, scratch, pl.n);
+  Cf* b = a + pl.n;
+  const int t = static_cast<int>(threadIdx.x), nt = static_cast<int>(blockDim.x), n = pl.n;
+  for (long long row = blockIdx.x; row < lines; row += gridDim.x) {
+    const Cf* s = spec + row * half;
+    for (int x = t; x < n; x += nt) {
+      if (2 * x <= n) {
+        a[x] = s[x];
+        if (x == 0 || 2 * x == n) a[x].im = 0.0f;
+      } else {
+        a[x] = Cf{s[n - x].re, -s[n - x].im};
+      }
+    }
+    __syncthreads();
+    const Cf* o = line_fft(a, b, pl, true);
+    for (int x = t; x < n; x += nt) out[row * n + x] = o[x].re * scale;
+    __syncthreads();
+  }
+}
+
+// a' = a - box7(a) (periodic), the second (column) pass: mid holds the row pass.
+__global__ void box_cols_subtract_kernel(const float* a, const float* mid, long long h, long long w, Taps t,
+                                         float* out) {
+  const long long total = h * w;
+  for (long long k = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; k < total;
+       k += static_cast<long long>(gridDim.x) * blockDim.x) {
+    const long long y = k / w, x = k % w;
+    float sm = 0.0f;
+    for (int j = 0; j <= 2 * t.radius; ++j) sm = add_rn(sm, mul_rn(t.k[j], mid[wrap_ll(y - t.radius + j, h) * w + x]));
+    out[k] = a[k] - sm;
+  }
+}
+
+// Periodic bilinear read of a [h, w] at (cy, cx) (image_lattice.cpp sample_wrap).
+__device__ __forceinline__ float lattice_sample(const float* a, long long h, long long w, double cy, double cx) {
+  const double fh = static_cast<double>(h), fw = static_cast<double>(w);
+  cy -= floor(cy * (1.0 / fh)) * fh;
+  cx -= floor(cx * (1.0 / fw)) * fw;
+  const double y0f = floor(cy), x0f = floor(cx);
+  const float ty = static_cast<float>(cy - y0f), tx = static_cast<float>(cx - x0f);
+  long long y0 = static_cast<long long>(y0f), x0 = static_cast<long long>(x0f);
+  if (y0 >= h) y0 -= h;
+  if (y0 < 0) y0 += h;
+  if (x0 >= w) x0 -= w;
+  if (x0 < 0) x0 += w;
+  const long long y1 = y0 + 1 == h ? 0 : y0 + 1, x1 = x0 + 1 == w ? 0 : x0 + 1;
+  const float* r0 = a + y0 * w;
+  const float* r1 = a + y1 * w;
+  return (1.0f - ty) * ((1.0f - tx) * r0[x0] + tx * r0[x1]) + ty * ((1.0f - tx) * r1[x0] + tx * r1[x1]);
+}
+
+// One thread per (period, angle): the four lattice vectors minus max(0, the four half vectors).
+__global__ void lattice_score_kernel(const float* a, long long h, long long w, const double* periods,
+                                     long long n_periods, const double* cos_sin, long long n_thetas, double* out) {
+  const long long total = n_periods * n_thetas;
+  const int vx[4] = {1, 0, 1, 1}, vy[4] = {0, 1, 1, -1};
+  for (long long k = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; k < total;
+       k += static_cast<long long>(gridDim.x) * blockDim.x) {
+    const double period = periods[k / n_thetas], c = cos_sin[2 * (k % n_thetas)], s = cos_sin[2 * (k % n_thetas) + 1];
+    double full = 0.0, halfs = 0.0;
+    for (int v = 0; v < 4; ++v) {
+      const double dx = period * (vx[v] * c - vy[v] * s), dy = period * (vx[v] * s + vy[v] * c);
+      full += lattice_sample(a, h, w, dy, dx);
+      halfs += lattice_sample(a, h, w, 0.5 * dy, 0.5 * dx);
+    }
+    out[k] = full - (halfs > 0.0 ? halfs : 0.0);
+  }
+}
+
+// Gaussian taps of image_lattice.cpp (truncate 4): exp(-i^2 / 2 sigma^2) / sum in double, rounded to float.
+Taps flatten_taps(double sigma, const char* fn) {
+  Taps t;
+  t.radius = static_cast<int>(4.0 * sigma + 0.5);
+  if (t.radius > kMaxRadius)
+    throw InvalidArgument(std::string(fn) + ": flattening sigma " + std::to_string(sigma) + " is too large");
+  double sum = 0.0;
+  for (int i = -t.radius; i <= t.radius; ++i) sum += std::exp(-0.5 * (i * i) / (sigma * sigma));
+  for (int i = -t.radius; i <= t.radius; ++i)
+    t.k[i + t.radius] = static_cast<float>(std::exp(-0.5 * (i * i) / (sigma * sigma)) / sum);
+  return t;
+}
+
 void check_plane_args(const void* p, long long n, long long h, long long w, const char* fn) {
   if (p == nullptr) throw InvalidArgument(std::string(fn) + ": null device pointer");
   if (n < 1 || h < 1 || w < 1)
@@ -956,6 +1250,94 @@ void embed(const EmbedParams& p, std::uintptr_t stream) {
     tile_kernel<TileMode::kApply><<<grid, kThreads, 0, s>>>(a);
     check_launch("image embed (CUDA): apply pass");
   }
+}
+
+void lattice_scores(const LatticeParams& p, std::uintptr_t stream) {
+  const char* fn = "image lattice (CUDA)";
+  check_plane_args(p.w, 1, p.height, p.width, fn);
+  if (p.fft_h < p.height || p.fft_w < p.width || p.fft_h > (1LL << 24) || p.fft_w > (1LL << 24))
+    throw InvalidArgument(std::string(fn) + ": FFT sizes must be >= the plane and <= 2^24, got " +
+                          std::to_string(p.fft_h) + " x " + std::to_string(p.fft_w));
+  if (!(p.sigma_y > 0.0 && p.sigma_x > 0.0) || !std::isfinite(p.sigma_y) || !std::isfinite(p.sigma_x))
+    throw InvalidArgument(std::string(fn) + ": sigmas must be > 0 and finite");
+  if (p.notch_rows_host == nullptr || p.notch_cols_host == nullptr || p.periods_host == nullptr ||
+      p.thetas_host == nullptr || p.out_host == nullptr)
+    throw InvalidArgument(std::string(fn) + ": null host pointer");
+  if (p.n_periods < 1 || p.n_thetas < 1 || p.n_periods > (1LL << 20) || p.n_thetas > (1LL << 20))
+    throw InvalidArgument(std::string(fn) + ": the period and angle grids must have 1 to 2^20 entries");
+  for (long long i = 0; i < p.n_periods; ++i)
+    if (!(p.periods_host[i] > 0.0 && p.periods_host[i] < 1e9))
+      throw InvalidArgument(std::string(fn) + ": periods must be in (0, 1e9)");
+  std::vector<double> cos_sin(2 * static_cast<std::size_t>(p.n_thetas));
+  for (long long j = 0; j < p.n_thetas; ++j) {
+    if (!std::isfinite(p.thetas_host[j])) throw InvalidArgument(std::string(fn) + ": thetas must be finite");
+    cos_sin[2 * j] = std::cos(p.thetas_host[j]);
+    cos_sin[2 * j + 1] = std::sin(p.thetas_host[j]);
+  }
+  const long long fh = p.fft_h, fw = p.fft_w, half = fw / 2 + 1, hs = fh * half, full = fh * fw;
+  const Taps ty = flatten_taps(p.sigma_y, fn), tx = flatten_taps(p.sigma_x, fn);
+  Taps box;
+  box.radius = kBoxRadius;
+  for (int i = 0; i <= 2 * kBoxRadius; ++i) box.k[i] = 1.0f / 7.0f;
+  std::vector<std::uint8_t> notch(static_cast<std::size_t>(fh + half));
+  std::copy(p.notch_rows_host, p.notch_rows_host + fh, notch.begin());
+  std::copy(p.notch_cols_host, p.notch_cols_host + half, notch.begin() + fh);
+  DeviceGuard g(pointer_device(p.w));
+  const cudaStream_t s = as_stream(stream);
+  StreamBuffer<Cf> tw_h(static_cast<std::size_t>(fh), s), tw_w(static_cast<std::size_t>(fw), s);
+  twiddle_kernel<<<grid_for(fh), kLineThreads, 0, s>>>(tw_h.get(), fh);
+  check_launch("image lattice (CUDA): twiddles");
+  twiddle_kernel<<<grid_for(fw), kLineThreads, 0, s>>>(tw_w.get(), fw);
+  check_launch("image lattice (CUDA): twiddles");
+  const FftPlan ph = make_plan(fh, tw_h.get(), fn), pw = make_plan(fw, tw_w.get(), fn);
+  // lines up to kLatticeLineMax in shared memory, one block each; longer ones in global scratch, 256 blocks
+  const auto blocks = [](long long lines, long long n) {
+    return static_cast<unsigned>(n > kLatticeLineMax ? std::min(lines, 256LL) : std::min(lines, 1LL << 30));
+  };
+  const auto scratch_len = [&](long long lines, long long n) {
+    return static_cast<std::size_t>(n > kLatticeLineMax ? 2 * n * blocks(lines, n) : 0);
+  };
+  StreamBuffer<Cf> scr_w(scratch_len(fh, fw), s), scr_h(scratch_len(half, fh), s);
+  StreamBuffer<Cf> spec(static_cast<std::size_t>(hs), s);
+  StreamBuffer<float> power(static_cast<std::size_t>(hs), s), mid(static_cast<std::size_t>(full), s);
+  StreamBuffer<float> flat(static_cast<std::size_t>(hs), s), a(static_cast<std::size_t>(full), s);
+  StreamBuffer<std::uint8_t> notch_d(notch.size(), s);
+  PROVMARK_CUDA_CHECK(cudaMemcpyAsync(notch_d.get(), notch.data(), notch.size(), cudaMemcpyHostToDevice, s));
+  lattice_rows_kernel<<<blocks(fh, fw), kLineThreads, 0, s>>>(p.w, p.height, p.width, fh, pw, half, spec.get(),
+                                                               scr_w.get());
+  check_launch("image lattice (CUDA): row FFTs");
+  lattice_cols_power_kernel<<<blocks(half, fh), kLineThreads, 0, s>>>(spec.get(), half, ph, power.get(),
+                                                                       scr_h.get());
+  check_launch("image lattice (CUDA): column FFTs");
+  wrap_rows_kernel<<<grid_for(hs), kLineThreads, 0, s>>>(power.get(), fh, half, tx, mid.get());
+  check_launch("image lattice (CUDA): flattening rows");
+  flatten_cols_kernel<<<grid_for(hs), kLineThreads, 0, s>>>(power.get(), mid.get(), fh, half, ty, notch_d.get(),
+                                                        flat.get());
+  check_launch("image lattice (CUDA): flattening columns");
+  lattice_cols_inverse_kernel<<<blocks(half, fh), kLineThreads, 0, s>>>(flat.get(), half, ph, spec.get(),
+                                                                         scr_h.get());
+  check_launch("image lattice (CUDA): inverse column FFTs");
+  const float scale = static_cast<float>(1.0 / (static_cast<double>(fh) * static_cast<double>(fw)));
+  lattice_rows_inverse_kernel<<<blocks(fh, fw), kLineThreads, 0, s>>>(spec.get(), half, fh, pw, scale, a.get(),
+                                                                       scr_w.get());
+  check_launch("image lattice (CUDA): inverse row FFTs");
+  wrap_rows_kernel<<<grid_for(full), kLineThreads, 0, s>>>(a.get(), fh, fw, box, mid.get());
+  check_launch("image lattice (CUDA): box rows");
+  StreamBuffer<float> ap(static_cast<std::size_t>(full), s);
+  box_cols_subtract_kernel<<<grid_for(full), kLineThreads, 0, s>>>(a.get(), mid.get(), fh, fw, box, ap.get());
+  check_launch("image lattice (CUDA): box columns");
+  const long long total = p.n_periods * p.n_thetas;
+  StreamBuffer<double> grids(static_cast<std::size_t>(p.n_periods + 2 * p.n_thetas), s);
+  PROVMARK_CUDA_CHECK(cudaMemcpyAsync(grids.get(), p.periods_host, p.n_periods * sizeof(double),
+                                      cudaMemcpyHostToDevice, s));
+  PROVMARK_CUDA_CHECK(cudaMemcpyAsync(grids.get() + p.n_periods, cos_sin.data(), cos_sin.size() * sizeof(double),
+                                      cudaMemcpyHostToDevice, s));
+  StreamBuffer<double> out(static_cast<std::size_t>(total), s);
+  lattice_score_kernel<<<grid_for(total), kLineThreads, 0, s>>>(ap.get(), fh, fw, grids.get(), p.n_periods,
+                                                            grids.get() + p.n_periods, p.n_thetas, out.get());
+  check_launch("image lattice (CUDA): scores");
+  PROVMARK_CUDA_CHECK(cudaMemcpyAsync(p.out_host, out.get(), total * sizeof(double), cudaMemcpyDeviceToHost, s));
+  PROVMARK_CUDA_CHECK(cudaStreamSynchronize(s));
 }
 
 }  // namespace provmark::image::cuda

@@ -46,6 +46,7 @@ void reliability(const float*, const float*, long long, long long, long long, do
   no_cuda("image reliability (CUDA)");
 }
 void sync_batch(const SyncBatch&, std::uintptr_t) { no_cuda("image sync (CUDA)"); }
+void lattice_scores(const LatticeParams&, std::uintptr_t) { no_cuda("image lattice (CUDA)"); }
 void sum_planes(const float*, long long, long long, double*, std::uintptr_t) {
   no_cuda("image sum_planes (CUDA)");
 }

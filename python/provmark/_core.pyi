@@ -198,6 +198,20 @@ def cuda_image_reliability(
     w: int, den: int, n: int, height: int, width: int, floor: float, out: int, stream: int = 0
 ) -> None: ...
 def cuda_image_sync(tiles: int, n: int, spectra: int, out: int, stream: int = 0) -> None: ...
+def cuda_image_lattice_scores(
+    w: int,
+    height: int,
+    width: int,
+    fft_h: int,
+    fft_w: int,
+    sigma_y: float,
+    sigma_x: float,
+    notch_rows: npt.NDArray[np.uint8],
+    notch_cols: npt.NDArray[np.uint8],
+    periods: npt.NDArray[np.float64],
+    thetas: npt.NDArray[np.float64],
+    stream: int = 0,
+) -> npt.NDArray[np.float64]: ...
 def cuda_sum_planes(src: int, n: int, plane: int, out: int, stream: int = 0) -> None: ...
 def cuda_image_embed(
     frames: CudaFrameView,

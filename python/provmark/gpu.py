@@ -4,8 +4,10 @@
 The same watermark as :mod:`provmark.image`, computed where the data is: the full-resolution stages (luma,
 texture mask, tiled pattern, add and clamp; luma and area resampling for detection) run as CUDA kernels
 (``csrc/cuda/image_cuda.cu``) that share their per-element math with the CPU core (``csrc/core/image_math.h``).
-Only small things cross to the host: the keyed 32 x 32 tiles (4 KiB per frame) go up, and detection brings
-back the working-size luma (short side 512) that the CPU detector of :mod:`provmark.image` then searches.
+Only small things cross to the host: the keyed 32 x 32 tiles (4 KiB per frame) go up; image-mode detection runs
+the geometric search of :mod:`provmark.image` on device planes (whitening, folds, sync statistics and the lattice
+search's FFTs and scores on the device) and brings back statistics, lattice scores and the tiles it decodes;
+video-mode detection brings back one summed working-size luma plane (short side 512).
 Nothing here imports torch or CuPy: arrays come in through ``__cuda_array_interface__`` and outputs are
 allocated through the library of the input (``torch.empty_like`` / ``cupy.empty_like`` of the module the
 input already came from).
@@ -718,8 +720,9 @@ class _DevicePlanes:
     device copy of :func:`_sync_spectra`), the sync correlation of every tile of a batch of whitened planes runs
     there too (``cuda_image_sync``): only K x (z, shift, flip) come back, and a tile is copied only when the
     search decodes it (:class:`_DeviceTile`); without it (and for the reliability-weighted folds, which are
-    decoded, not scored) the tiles come back. The host also gets the one whitened plane the lattice search's
-    FFTs read (``host``)."""
+    decoded, not scored) the tiles come back. The lattice search's autocorrelation and scores run there too
+    (``cuda_image_lattice_scores``, :meth:`lattice_candidates`): no whitened plane comes to the host (``host``
+    remains for callers that ask for one)."""
 
     batched = True
     y = None
@@ -731,6 +734,8 @@ class _DevicePlanes:
         self.launches = 0  # fold launches
         self.synced = 0  # tiles whose sync statistic ran on the device
         self.tile_copies = 0  # tiles copied to the host
+        self.lattice_runs = 0  # lattice searches scored on the device
+        self.plane_copies = 0  # whitened planes copied to the host
 
     def _plane(self) -> Any:
         return _empty(self.like, (self.height, self.width), "float32")
@@ -746,7 +751,23 @@ class _DevicePlanes:
     def host(self, plane: _DevicePlane) -> np.ndarray:
         if plane.host is None:
             plane.host = _to_host(plane.w, (self.height, self.width), self.stream)
+            self.plane_copies += 1
         return plane.host
+
+    def lattice_candidates(self, plane: _DevicePlane, n_out: int, src_scale: float) -> list[tuple[float, float]]:
+        """image._lattice_candidates on the device (``cuda_image_lattice_scores``: the FFTs at the host's sizes,
+        the flattening, the autocorrelation and the scores); only the [periods, angles] scores come back, and
+        the host picks the candidates from them as image._lattice_pick does."""
+        plan = image._lattice_plan(self.height, self.width, src_scale)
+        if plan is None:
+            return []
+        fh, fw, sigma, rows, cols, pgrid, tgrid = plan
+        sc = _core.cuda_image_lattice_scores(
+            plane.ptr, self.height, self.width, fh, fw, float(sigma[0]), float(sigma[1]), rows.astype(np.uint8),
+            cols.astype(np.uint8), pgrid, tgrid, self.stream,
+        )  # fmt: skip
+        self.lattice_runs += 1
+        return image._lattice_pick(sc, pgrid, tgrid, n_out)
 
     def reliability(self, plane: _DevicePlane) -> _DevicePlane:
         out = self._plane()
@@ -820,9 +841,9 @@ def image_detect(
 
     The working-size luma, the whitenings, the folds of every geometry hypothesis and their sync correlations
     (z, best shift and flip) run on the device (batches of hypotheses in one launch each); only the statistics
-    come back, plus the tiles of the hypotheses that get decoded. The lattice search's FFTs (on one downloaded
-    whitened plane) and the decoding run on the host as in :func:`provmark.image.detect`, which this equals up to
-    float rounding. Synchronises."""
+    come back, plus the tiles of the hypotheses that get decoded. The lattice search's FFTs, flattening and scores
+    run on the device too (the [periods, angles] scores come back); the candidate picks and the decoding run on
+    the host as in :func:`provmark.image.detect`, which this equals up to float rounding. Synchronises."""
     if _is_torch(x) and x.dim() == 4:
         return image_detect_batch(
             x, key, fpr=fpr, payload_bits=payload_bits, full_search=full_search, stream=stream, layout=layout,

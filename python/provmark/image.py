@@ -778,35 +778,24 @@ def _ref_lattice_scores(a: np.ndarray, pgrid: np.ndarray, tgrid: np.ndarray) -> 
     return score - np.maximum(half, 0.0)
 
 
-def _lattice_candidates(w: np.ndarray, n_out: int, src_scale: float) -> list[tuple[float, float]]:
-    """Lattice (period, angle) hypotheses from peaks of the spectrally flattened autocorrelation of `w`.
-
-    The FFTs are zero-padded to fast sizes of at least the picture plus the longest lag read (the lattice
-    vectors of the largest period, plus the scoring's 7x7 box and bilinear reads), which keeps those lags free
-    of wrap-around; the spectrum's smoothing is ``FLATTEN_SIGMA`` bins of a twice-padded spectrum (rescaled
-    per axis to the padding used). Native: scipy's float32 FFTs and the C++ flattening and scoring; else numpy
-    float64 and the references.
-    """
+def _lattice_plan(
+    h: int, wd: int, src_scale: float
+) -> tuple[int, int, tuple[float, float], np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """The lattice search's sizes for an [h, wd] whitened picture (see :func:`_lattice_candidates`): FFT sizes
+    (fh, fw), the flattening's sigma (bins along rows, columns), the notched rows [fh] and columns [fw // 2 + 1]
+    of the half spectrum (bool; the 8x8 block grid of a JPEG source), and the period and angle grids; None when
+    the picture is too small for a lattice."""
     from scipy import fft as sfft
 
-    h, wd = w.shape
     pmin, pmax = TILE * 0.6, min(h, wd) * 0.72
     if pmax <= pmin:
-        return []
+        return None
     a_max = math.radians(LATTICE_MAX_DEG)
     lag = math.ceil(pmax * (math.cos(a_max) + math.sin(a_max))) + 5
     fh, fw = sfft.next_fast_len(h + lag, real=True), sfft.next_fast_len(wd + lag, real=True)
     sigma = (FLATTEN_SIGMA * fh / (2 * h), FLATTEN_SIGMA * fw / (2 * wd))
-    if _NATIVE:
-        workers = max(1, int(_core.num_threads()))
-        spec = sfft.rfft2(w.astype(np.float32, copy=False), s=(fh, fw), workers=workers)
-        power = spec.real * spec.real
-        power += spec.imag * spec.imag
-        r = _core.image_flatten_spectrum(power.astype(np.float32, copy=False), *sigma)
-    else:
-        spec = np.fft.rfft2(w, s=(fh, fw))
-        r = _ref_flatten_spectrum(spec.real**2 + spec.imag**2, sigma)
     # notch the 8x8 block grid of a JPEG source (period 8 input px = 8 * src_scale working px)
+    rows, cols = np.zeros(fh, bool), np.zeros(fw // 2 + 1, bool)
     per = 8.0 * src_scale
     if per >= 2.0:
         for k in range(1, 64):
@@ -815,22 +804,22 @@ def _lattice_candidates(w: np.ndarray, n_out: int, src_scale: float) -> list[tup
                 break
             for cc in (fy, fh - fy):
                 i = round(cc)
-                r[max(i - 1, 0) : i + 2, :] = 0.0
+                rows[max(i - 1, 0) : i + 2] = True
         for k in range(1, 64):
             fx = k * fw / per
             if fx > fw / 2:
                 break
             i = round(fx)
-            r[:, max(i - 1, 0) : i + 2] = 0.0
-    r[0, 0] = 0.0
+            cols[max(i - 1, 0) : i + 2] = True
     pgrid = np.exp(np.arange(math.log(pmin), math.log(pmax), 0.004))
     # rounded so that the unrotated lattice is exactly 0 (image_fold's fast separable path needs theta == 0)
     tgrid = np.deg2rad(np.round(np.arange(-LATTICE_MAX_DEG, LATTICE_MAX_DEG + 0.01, 0.2), 6))
-    if _NATIVE:
-        a = sfft.irfft2(r, s=(fh, fw), workers=workers).astype(np.float32, copy=False)
-        sc = _core.image_lattice_scores(a, pgrid, tgrid)
-    else:
-        sc = _ref_lattice_scores(np.fft.irfft2(r, s=(fh, fw)), pgrid, tgrid)
+    return fh, fw, sigma, rows, cols, pgrid, tgrid
+
+
+def _lattice_pick(sc: np.ndarray, pgrid: np.ndarray, tgrid: np.ndarray, n_out: int) -> list[tuple[float, float]]:
+    """The n_out best (period, angle) of the lattice scores ``sc`` [len(pgrid), len(tgrid)], each suppressing its
+    neighbourhood (modifies ``sc``)."""
     out = []
     for _ in range(n_out):
         i, j = np.unravel_index(int(np.argmax(sc)), sc.shape)
@@ -842,6 +831,41 @@ def _lattice_candidates(w: np.ndarray, n_out: int, src_scale: float) -> list[tup
         cols = np.abs(tgrid - tgrid[j]) < np.deg2rad(1.5)
         sc[np.ix_(rows, cols)] = -np.inf
     return out
+
+
+def _lattice_candidates(w: np.ndarray, n_out: int, src_scale: float) -> list[tuple[float, float]]:
+    """Lattice (period, angle) hypotheses from peaks of the spectrally flattened autocorrelation of `w`.
+
+    The FFTs are zero-padded to fast sizes of at least the picture plus the longest lag read (the lattice
+    vectors of the largest period, plus the scoring's 7x7 box and bilinear reads), which keeps those lags free
+    of wrap-around; the spectrum's smoothing is ``FLATTEN_SIGMA`` bins of a twice-padded spectrum (rescaled
+    per axis to the padding used). Native: scipy's float32 FFTs and the C++ flattening and scoring; else numpy
+    float64 and the references. (provmark.gpu runs the same on the device: ``cuda_image_lattice_scores``.)
+    """
+    from scipy import fft as sfft
+
+    plan = _lattice_plan(*w.shape, src_scale)
+    if plan is None:
+        return []
+    fh, fw, sigma, notch_rows, notch_cols, pgrid, tgrid = plan
+    if _NATIVE:
+        workers = max(1, int(_core.num_threads()))
+        spec = sfft.rfft2(w.astype(np.float32, copy=False), s=(fh, fw), workers=workers)
+        power = spec.real * spec.real
+        power += spec.imag * spec.imag
+        r = _core.image_flatten_spectrum(power.astype(np.float32, copy=False), *sigma)
+    else:
+        spec = np.fft.rfft2(w, s=(fh, fw))
+        r = _ref_flatten_spectrum(spec.real**2 + spec.imag**2, sigma)
+    r[notch_rows, :] = 0.0
+    r[:, notch_cols] = 0.0
+    r[0, 0] = 0.0
+    if _NATIVE:
+        a = sfft.irfft2(r, s=(fh, fw), workers=workers).astype(np.float32, copy=False)
+        sc = _core.image_lattice_scores(a, pgrid, tgrid)
+    else:
+        sc = _ref_lattice_scores(np.fft.irfft2(r, s=(fh, fw)), pgrid, tgrid)
+    return _lattice_pick(sc, pgrid, tgrid, n_out)
 
 
 class _HostPlanes:
@@ -910,6 +934,14 @@ class _Search:
 
     def whitened(self, c: float) -> np.ndarray:
         return self.provider.host(self._whiten_pair(c))
+
+    def lattice_candidates(self, c: float, n_out: int, src_scale: float) -> list[tuple[float, float]]:
+        """:func:`_lattice_candidates` of the whitening at chip size ``c``, or the provider's own (provmark.gpu's
+        device provider scores the lattice on the device and returns the same picks)."""
+        own = getattr(self.provider, "lattice_candidates", None)
+        if own is not None:
+            return own(self._whiten_pair(c), n_out, src_scale)
+        return _lattice_candidates(self.whitened(c), n_out, src_scale)
 
     def _weighted(self, c: float) -> Any:
         k = _chip_key(c)
@@ -1115,7 +1147,7 @@ def _detect_work(
         found_pl = try_decode(first)
     t2 = time.perf_counter()
     if found_pl is None:
-        candidates = _lattice_candidates(search.whitened(prior / TILE), N_CANDIDATES, s)
+        candidates = search.lattice_candidates(prior / TILE, N_CANDIDATES, s)
         ahead: list[tuple[float, float, float | None]] = []
         for period, theta in candidates:  # with the period steps below, folded ahead (speculatively) in one batch
             ahead.append((period, theta, None))
