@@ -56,6 +56,7 @@ from typing import Any
 import numpy as np
 
 from ._arrays import cuda_ndim, is_cuda_array
+from .payload import LIST_SIZE
 
 __all__ = [
     "SUPPORTED_RATES",
@@ -832,13 +833,18 @@ class _Search:
             ):
                 return  # overwhelming evidence: further speeds cannot change the answer
 
-    def _decode(self, tm: np.ndarray, group_weights: bool) -> tuple[bytes | None, float]:
-        """Viterbi + CRC of one candidate's folded terms [T, ng] (each call is one CRC-checked decoding)."""
+    def _decode(self, tm: np.ndarray, group_weights: bool, list_size: int = 1) -> tuple[bytes | None, float]:
+        """Viterbi + CRC of one candidate's folded terms [T, ng]; with list_size > 1 the CRC-aided list decoder
+        (docs/ecc.md). Every CRC check counts in ``tried`` (the p-value's 2**-32 term)."""
         if group_weights:
             tm = tm * _group_reliability(tm, self.sync_sign)[None, :]
-        soft = -np.bincount(self.bit_idx, weights=tm[self.data], minlength=self.n_coded)
-        payload, conf = _core().ecc_decode(soft.astype(np.float32), self.bits)
-        self.tried += 1
+        soft = -np.bincount(self.bit_idx, weights=tm[self.data], minlength=self.n_coded).astype(np.float32)
+        if list_size > 1:
+            payload, conf, checked, _rank = _core().ecc_decode_list(soft, self.bits, list_size)
+            self.tried += checked
+        else:
+            payload, conf = _core().ecc_decode(soft, self.bits)
+            self.tried += 1
         return payload, float(conf)
 
     def _offer(self, cand: _Candidate, full: bool) -> None:
@@ -881,8 +887,8 @@ class _Search:
     def _second_chance(self) -> None:
         """When nothing decoded, decode the best candidates seen (by sync z) once more without the per-group
         sync-evidence weights: where every group is about equally hurt (codecs at low rates), the weights
-        only add estimation noise (docs/audio.md section 8). Each decoding counts in ``tried``, so the CRC
-        term of the p-value stays valid; the sync statistic is untouched."""
+        only add estimation noise (docs/audio.md section 8); then with the list decoder. Each CRC check counts
+        in ``tried``, so the CRC term of the p-value stays valid; the sync statistic is untouched."""
         if self._second_done:
             return
         self._second_done = True
@@ -893,6 +899,14 @@ class _Search:
             self._offer(_Candidate(sc, mc, zc, payload, conf, shift, an), full)
             if self.best.payload is not None:
                 return
+        # then the CRC-aided list decoder on the same candidates, with and without the group weights: only here,
+        # where nothing decoded, because it costs up to LIST_SIZE + 1 CRC checks (and about 1 ms) per decoding
+        for zc, sc, mc, shift, term_of, an, full in self._seen:
+            for weights in (True, False):
+                payload, conf = self._decode(term_of(mc), weights, LIST_SIZE)
+                self._offer(_Candidate(sc, mc, zc, payload, conf, shift, an), full)
+                if self.best.payload is not None:
+                    return
 
     def result(self, an0: Any) -> dict[str, Any]:
         """The raw results _detect_core returns (an0: the analysis at shift 0)."""
