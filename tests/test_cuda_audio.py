@@ -16,7 +16,6 @@ Three parts:
 from __future__ import annotations
 
 import ctypes
-import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -26,6 +25,7 @@ import numpy as np
 import pytest
 
 import provmark as pm
+from cuda_host import host_launches
 from provmark import _core, audio, gpu, gpu_audio
 from test_cuda_emulated import Emu, _owner
 
@@ -744,25 +744,8 @@ int hx_copy(std::uintptr_t x, int xt, long long B, long long C, long long n, lon
 
 
 def _host_source(cu: str) -> str:
-    """audio_cuda.cu with `kernel<<<grid, block, shmem, stream>>>(args)` rewritten to launch(kernel, ...)."""
-    cu = cu.replace("extern __shared__ double sh[];", "double* sh = g_dyn_shared;")
-    out, i = [], 0
-    while (j := cu.find("<<<", i)) >= 0:
-        m = re.search(r"([A-Za-z_][A-Za-z_0-9]*)\s*$", cu[i:j])
-        assert m is not None
-        out.append(cu[i : i + m.start(1)])
-        k = cu.index(">>>", j)
-        p = q = cu.index("(", k)
-        depth = 0
-        while True:
-            depth += {"(": 1, ")": -1}.get(cu[q], 0)
-            if depth == 0:
-                break
-            q += 1
-        out.append(f"launch({m.group(1)}, {cu[j + 3 : k]}, {cu[p + 1 : q]})")
-        i = q + 1
-    out.append(cu[i:])
-    return "".join(out)
+    """audio_cuda.cu ready for the host emulation (dynamic shared memory as a static buffer, launches rewritten)."""
+    return host_launches(cu.replace("extern __shared__ double sh[];", "double* sh = g_dyn_shared;"))
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,7 @@ from numpy.ctypeslib import ndpointer
 from skimage import data
 
 import provmark as pm
+from cuda_host import host_launches
 from provmark import _core, image
 
 CSRC = Path(__file__).resolve().parents[1] / "csrc"
@@ -303,30 +304,6 @@ int emu_embed(void* in, void* out, int type, long long n, long long h, long long
 """
 
 
-def _host_source(cu: str) -> str:
-    """image_cuda.cu with every `kernel<<<grid, block, shmem, stream>>>(args)` (template kernels included)
-    rewritten to launch(kernel, grid, block, shmem, stream, args)."""
-    import re
-
-    out, i = [], 0
-    while (j := cu.find("<<<", i)) >= 0:
-        m = re.search(r"([A-Za-z_]\w*(?:<[\w:]*>)?)\s*$", cu[i:j])
-        assert m is not None
-        out.append(cu[i : i + m.start(1)])
-        k = cu.index(">>>", j)
-        p = q = cu.index("(", k)
-        depth = 0
-        while True:
-            depth += {"(": 1, ")": -1}.get(cu[q], 0)
-            if depth == 0:
-                break
-            q += 1
-        out.append(f"launch({m.group(1)}, {cu[j + 3 : k]}, {cu[p + 1 : q]})")
-        i = q + 1
-    out.append(cu[i:])
-    return "".join(out)
-
-
 @pytest.fixture(scope="module")
 def kernels(tmp_path_factory: pytest.TempPathFactory) -> ctypes.CDLL:
     cxx = shutil.which("g++")
@@ -343,7 +320,7 @@ def kernels(tmp_path_factory: pytest.TempPathFactory) -> ctypes.CDLL:
     (d / "inc" / "cuda_runtime.h").write_text(SHIM)
     (d / "inc" / "cuda_fp16.h").write_text(HALF_SHIM)
     (d / "inc" / "cuda_bf16.h").write_text("#pragma once\n#include <cuda_fp16.h>\n")
-    (d / "all.cpp").write_text(_host_source(cu.read_text()) + KERNEL_HARNESS)
+    (d / "all.cpp").write_text(host_launches(cu.read_text()) + KERNEL_HARNESS)
     # the FFT line kernels with 32 threads per block (256 on a device): the kernels are written for any
     # power-of-two block, and host threads pay per barrier
     cmd = [cxx, "-std=c++20", "-O2", "-ffp-contract=off", "-pthread", "-shared", "-fPIC"]
