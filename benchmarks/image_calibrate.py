@@ -132,16 +132,22 @@ def main() -> None:
         "--rerun-from",
         metavar="NPZ",
         help="re-run only the items of this earlier run (same --items and --seed) that tried at least "
-        "--min-hypotheses geometries, keep its other rows, save the merged rows to --out",
+        "--min-hypotheses geometries (or scored --min-score), keep its other rows, save the merged rows to --out",
     )
     ap.add_argument("--min-hypotheses", type=int, default=65)
+    ap.add_argument(
+        "--min-score", type=float, default=None, help="with --rerun-from: also re-run items whose score reached this"
+    )
     args = ap.parse_args()
     if args.summarize:
         summarize(np.load(args.out)["rows"])
         return
     if args.rerun_from:
         old = np.load(args.rerun_from)["rows"]
-        pick = {int(i) for i in old[old[:, 3] >= args.min_hypotheses, 0]}
+        sel = old[:, 3] >= args.min_hypotheses
+        if args.min_score is not None:
+            sel |= old[:, 2] >= args.min_score
+        pick = {int(i) for i in old[sel, 0]}
         with Pool(args.workers) as pool:
             new = pool.map(_one, [it for it in _items(args.items, args.seed) if it[0] in pick], chunksize=2)
         rows = {int(r[0]): r for r in old}

@@ -1083,7 +1083,7 @@ def _detect_work(
                     break
 
     decodes: list[tuple[Payload | None, float, tuple]] = []
-    grid: tuple[int, int] | None = None  # (results, hypotheses) before the hill climb
+    grid: int | None = None  # results before the hill climb
 
     def tried_near(r: tuple) -> bool:
         """A geometry within 1 % of period and 0.01 rad of one already decoded."""
@@ -1192,7 +1192,7 @@ def _detect_work(
             if not any(d[2] is best for d in decodes):  # the unrefined lattice point often decodes already
                 found_pl = try_decode(best)
             if found_pl is None:
-                grid = (len(results), search.count)
+                grid = len(results)
                 refine(best[1], best[2])
         if found_pl is None:
             ranked = sorted(results, key=lambda r: -r[0])
@@ -1217,11 +1217,12 @@ def _detect_work(
     # the sync p-value is that of the best hypothesis before any hill climb: a climb maximises a continuous
     # random field locally and gains more than its hypothesis count pays for (on 10,000 null pictures the
     # climbed statistic gave 0.21 % of p-values below 0.001); the climbed geometry is still decoded
-    n_grid, count_grid = grid if grid is not None else (len(results), search.count)
+    # (every hypothesis still counts, the climb's included: conservative, and closer to uniform on the null)
+    n_grid = grid if grid is not None else len(results)
     z_grid = max(r[0] for r in results[:n_grid])
-    p_sync = _p_sync(z_grid, count_grid)
+    p_sync = _p_sync(z_grid, search.count)
     if found_pl is not None:
-        p_value = min(1.0, _p_sync(min(z, z_grid), count_grid) * viterbi[1] * CRC_FALSE_ACCEPT)
+        p_value = min(1.0, _p_sync(min(z, z_grid), search.count) * viterbi[1] * CRC_FALSE_ACCEPT)
     else:
         p_value = p_sync
     found = found_pl is not None and p_value <= fpr
