@@ -822,6 +822,10 @@ class _Prescored:
     def projections(self, speed: float, ng: int, tables: Any) -> Any:
         return self.an.projections(speed, ng, tables)
 
+    def scores(self, p: Any, w: Any, tables: Any, ng: int) -> Any:
+        # the low-tier statistic, which the device path also computes on the host from its projections
+        return self.an.scores(p, w, tables, ng)
+
 
 def audio_host_decode(seconds: float = 10.0, clips: int = 8) -> dict[str, float]:
     """Host time per clip of detect_batch's decoding (audio._Search on precomputed scores, then
