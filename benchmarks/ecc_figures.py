@@ -152,9 +152,7 @@ def list_figures(rng: np.random.Generator, trials: int, false_trials: int) -> No
         wrong = 0
         for _ in range(trials):
             payload = rng.bytes(8)
-            soft = ((_core.ecc_encode(payload).astype(np.float32) * 2 - 1) + rng.normal(0, sigma, n)).astype(
-                np.float32
-            )
+            soft = ((_core.ecc_encode(payload).astype(np.float32) * 2 - 1) + rng.normal(0, sigma, n)).astype(np.float32)
             for k in sizes:
                 got = _core.ecc_decode_list(soft, 64, k)[0]
                 ok[k] += got == payload

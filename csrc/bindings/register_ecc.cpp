@@ -36,7 +36,8 @@ py::array_t<uint8_t> ecc_encode(const py::bytes& payload) {
 
 // The soft values as a float32 C-contiguous array (a no-op for a contiguous float32 input; float64 and
 // strided inputs are converted), after the type and shape checks.
-py::array_t<float, py::array::c_style | py::array::forcecast> soft_arg(const char* fn, const py::object& soft_obj) {
+py::array_t<float, py::array::c_style | py::array::forcecast> soft_arg(const char* fn,
+                                                                       const py::object& soft_obj) {
   if (!py::isinstance<py::array>(soft_obj))
     throw py::type_error(std::string(fn) + ": soft must be a numpy float32 or float64 array, got " +
                          std::string(py::str(py::type::of(soft_obj).attr("__name__"))));
@@ -77,7 +78,8 @@ py::tuple ecc_decode_list(const py::object& soft_obj, long long payload_bits, lo
   provmark::ecc::check_payload_bits(bits);
   if (list_size < 1 || list_size > static_cast<long long>(provmark::ecc::kMaxListSize))
     throw std::invalid_argument("ecc_decode_list: list_size must be in [1, " +
-                                std::to_string(provmark::ecc::kMaxListSize) + "], got " + std::to_string(list_size));
+                                std::to_string(provmark::ecc::kMaxListSize) + "], got " +
+                                std::to_string(list_size));
   const auto soft = soft_arg("ecc_decode_list", soft_obj);
   const float* ptr = soft.data();
   const std::size_t n = static_cast<std::size_t>(soft.size());
@@ -111,8 +113,9 @@ void register_ecc(py::module_& m) {
       "None\n"
       "when the CRC fails; confidence), confidence being the |soft|-weighted agreement of the decoded\n"
       "codeword with soft, in [-1, 1] (see docs/ecc.md).");
-  m.def("ecc_decode_list", &ecc_decode_list, py::arg("soft"), py::arg("payload_bits"), py::arg("list_size"),
-        "CRC-aided list Viterbi: the list_size (1..256) most likely paths are CRC-checked from the best down.\n"
-        "Returns (payload bytes of the first that passes, or None; its confidence (else the best path's);\n"
-        "CRC checks made; its rank in the list). Each check is a 2^-32 chance for a random input to pass.");
+  m.def(
+      "ecc_decode_list", &ecc_decode_list, py::arg("soft"), py::arg("payload_bits"), py::arg("list_size"),
+      "CRC-aided list Viterbi: the list_size (1..256) most likely paths are CRC-checked from the best down.\n"
+      "Returns (payload bytes of the first that passes, or None; its confidence (else the best path's);\n"
+      "CRC checks made; its rank in the list). Each check is a 2^-32 chance for a random input to pass.");
 }

@@ -188,8 +188,10 @@ void register_gpu(py::module_& m) {
       [](const py::array& planes_any, const py::array& periods_any, const py::array& thetas_any, long long h,
          long long wd, std::uintptr_t out, int side, std::uintptr_t stream) {
         if (!py::isinstance<py::array_t<std::uint64_t>>(planes_any) ||
-            !py::isinstance<py::array_t<double>>(periods_any) || !py::isinstance<py::array_t<double>>(thetas_any))
-          throw py::type_error("cuda_image_fold_many: planes must be uint64, periods and thetas float64 arrays");
+            !py::isinstance<py::array_t<double>>(periods_any) ||
+            !py::isinstance<py::array_t<double>>(thetas_any))
+          throw py::type_error(
+              "cuda_image_fold_many: planes must be uint64, periods and thetas float64 arrays");
         const auto planes = py::reinterpret_borrow<py::array>(planes_any);
         const auto periods = py::reinterpret_borrow<py::array>(periods_any);
         const auto thetas = py::reinterpret_borrow<py::array>(thetas_any);
@@ -200,10 +202,10 @@ void register_gpu(py::module_& m) {
         const std::size_t k = static_cast<std::size_t>(planes.shape(0));
         const auto* pp = static_cast<const std::uint64_t*>(
             host_buffer(planes, k * sizeof(std::uint64_t), false, "cuda_image_fold_many"));
-        const auto* pe =
-            static_cast<const double*>(host_buffer(periods, k * sizeof(double), false, "cuda_image_fold_many"));
-        const auto* th =
-            static_cast<const double*>(host_buffer(thetas, k * sizeof(double), false, "cuda_image_fold_many"));
+        const auto* pe = static_cast<const double*>(
+            host_buffer(periods, k * sizeof(double), false, "cuda_image_fold_many"));
+        const auto* th = static_cast<const double*>(
+            host_buffer(thetas, k * sizeof(double), false, "cuda_image_fold_many"));
         std::vector<pc::FoldHypothesis> hyps(k);
         for (std::size_t i = 0; i < k; ++i)
           hyps[i] = pc::FoldHypothesis{static_cast<const float*>(as_ptr(static_cast<std::uintptr_t>(pp[i]))),
@@ -224,7 +226,8 @@ void register_gpu(py::module_& m) {
       "thetas[k]) into out[K, side, side] (device float64) in one launch.");
   m.def(
       "cuda_image_sync",
-      [](std::uintptr_t tiles, long long n, std::uintptr_t spectra, std::uintptr_t out, std::uintptr_t stream) {
+      [](std::uintptr_t tiles, long long n, std::uintptr_t spectra, std::uintptr_t out,
+         std::uintptr_t stream) {
         pc::SyncBatch b;
         b.tiles = static_cast<const double*>(as_ptr(tiles));
         b.n = n;
@@ -235,7 +238,8 @@ void register_gpu(py::module_& m) {
       },
       py::arg("tiles"), py::arg("n"), py::arg("spectra"), py::arg("out"), py::arg("stream") = 0,
       "Sync statistic of n folded tiles [n, 128, 128] (device float64) against the template spectra [2, 128, "
-      "128, 2] (device float32, bit-reversed order) into out[n, 4] (device float64: z, shift row, shift column, "
+      "128, 2] (device float32, bit-reversed order) into out[n, 4] (device float64: z, shift row, shift "
+      "column, "
       "flip); queued, not synchronised.");
   m.def(
       "cuda_image_lattice_scores",
@@ -245,8 +249,10 @@ void register_gpu(py::module_& m) {
         const char* fn = "cuda_image_lattice_scores";
         if (!py::isinstance<py::array_t<std::uint8_t>>(notch_rows_any) ||
             !py::isinstance<py::array_t<std::uint8_t>>(notch_cols_any) ||
-            !py::isinstance<py::array_t<double>>(periods_any) || !py::isinstance<py::array_t<double>>(thetas_any))
-          throw py::type_error(std::string(fn) + ": notches must be uint8 arrays, periods and thetas float64 arrays");
+            !py::isinstance<py::array_t<double>>(periods_any) ||
+            !py::isinstance<py::array_t<double>>(thetas_any))
+          throw py::type_error(std::string(fn) +
+                               ": notches must be uint8 arrays, periods and thetas float64 arrays");
         const auto nr = py::reinterpret_borrow<py::array>(notch_rows_any);
         const auto nc = py::reinterpret_borrow<py::array>(notch_cols_any);
         const auto pe = py::reinterpret_borrow<py::array>(periods_any);
@@ -254,11 +260,12 @@ void register_gpu(py::module_& m) {
         if (nr.ndim() != 1 || nc.ndim() != 1 || pe.ndim() != 1 || th.ndim() != 1)
           throw std::invalid_argument(std::string(fn) + ": notches, periods and thetas must be 1-D arrays");
         if (fft_h < 1 || fft_w < 1 || nr.shape(0) != fft_h || nc.shape(0) != fft_w / 2 + 1)
-          throw std::invalid_argument(std::string(fn) + ": notch_rows must have fft_h entries and notch_cols " +
-                                      "fft_w / 2 + 1");
+          throw std::invalid_argument(
+              std::string(fn) + ": notch_rows must have fft_h entries and notch_cols " + "fft_w / 2 + 1");
         if (pe.shape(0) < 1 || th.shape(0) < 1)
           throw std::invalid_argument(std::string(fn) + ": the period and angle grids must not be empty");
-        const std::size_t np_ = static_cast<std::size_t>(pe.shape(0)), nt = static_cast<std::size_t>(th.shape(0));
+        const std::size_t np_ = static_cast<std::size_t>(pe.shape(0)),
+                          nt = static_cast<std::size_t>(th.shape(0));
         py::array_t<double> out({static_cast<py::ssize_t>(np_), static_cast<py::ssize_t>(nt)});
         pc::LatticeParams p;
         p.w = static_cast<const float*>(as_ptr(w));
@@ -268,9 +275,10 @@ void register_gpu(py::module_& m) {
         p.fft_w = fft_w;
         p.sigma_y = sigma_y;
         p.sigma_x = sigma_x;
-        p.notch_rows_host = static_cast<const std::uint8_t*>(host_buffer(nr, static_cast<std::size_t>(fft_h), false, fn));
-        p.notch_cols_host =
-            static_cast<const std::uint8_t*>(host_buffer(nc, static_cast<std::size_t>(fft_w / 2 + 1), false, fn));
+        p.notch_rows_host =
+            static_cast<const std::uint8_t*>(host_buffer(nr, static_cast<std::size_t>(fft_h), false, fn));
+        p.notch_cols_host = static_cast<const std::uint8_t*>(
+            host_buffer(nc, static_cast<std::size_t>(fft_w / 2 + 1), false, fn));
         p.periods_host = static_cast<const double*>(host_buffer(pe, np_ * sizeof(double), false, fn));
         p.n_periods = static_cast<long long>(np_);
         p.thetas_host = static_cast<const double*>(host_buffer(th, nt * sizeof(double), false, fn));
@@ -282,10 +290,11 @@ void register_gpu(py::module_& m) {
         }
         return out;
       },
-      py::arg("w"), py::arg("height"), py::arg("width"), py::arg("fft_h"), py::arg("fft_w"), py::arg("sigma_y"),
-      py::arg("sigma_x"), py::arg("notch_rows"), py::arg("notch_cols"), py::arg("periods"), py::arg("thetas"),
-      py::arg("stream") = 0,
-      "Lattice scores [len(periods), len(thetas)] (host float64) of the whitened plane w [height, width] (device "
+      py::arg("w"), py::arg("height"), py::arg("width"), py::arg("fft_h"), py::arg("fft_w"),
+      py::arg("sigma_y"), py::arg("sigma_x"), py::arg("notch_rows"), py::arg("notch_cols"),
+      py::arg("periods"), py::arg("thetas"), py::arg("stream") = 0,
+      "Lattice scores [len(periods), len(thetas)] (host float64) of the whitened plane w [height, width] "
+      "(device "
       "float32): power spectrum zero-padded to fft_h x fft_w (sizes with prime factors 2, 3, 5 only), "
       "flattened (Gaussian sigmas in bins), notched (uint8 masks of the fft_h rows and fft_w / 2 + 1 columns "
       "of the half spectrum), inverse FFT, scored as image_lattice_scores; synchronises.");
@@ -294,12 +303,13 @@ void register_gpu(py::module_& m) {
       [](std::uintptr_t w, std::uintptr_t den, long long n, long long h, long long wd, double floor,
          std::uintptr_t out, std::uintptr_t stream) {
         py::gil_scoped_release release;
-        pc::reliability(static_cast<const float*>(as_ptr(w)), static_cast<const float*>(as_ptr(den)), n, h, wd,
-                        floor, static_cast<float*>(as_ptr(out)), stream);
+        pc::reliability(static_cast<const float*>(as_ptr(w)), static_cast<const float*>(as_ptr(den)), n, h,
+                        wd, floor, static_cast<float*>(as_ptr(out)), stream);
       },
       py::arg("w"), py::arg("den"), py::arg("n"), py::arg("height"), py::arg("width"), py::arg("floor"),
       py::arg("out"), py::arg("stream") = 0,
-      "Reliability-weighted planes out[N, H, W] of N whitened planes and their denominators (device float32).");
+      "Reliability-weighted planes out[N, H, W] of N whitened planes and their denominators (device "
+      "float32).");
   m.def(
       "cuda_sum_planes",
       [](std::uintptr_t src, long long n, long long plane, std::uintptr_t out, std::uintptr_t stream) {
@@ -335,7 +345,8 @@ void register_gpu(py::module_& m) {
   m.def(
       "cuda_copy_to_device",
       [](std::uintptr_t dst, const py::array& src, std::uintptr_t stream) {
-        const void* h = host_buffer(src, static_cast<std::size_t>(src.nbytes()), false, "cuda_copy_to_device");
+        const void* h =
+            host_buffer(src, static_cast<std::size_t>(src.nbytes()), false, "cuda_copy_to_device");
         const std::size_t bytes = static_cast<std::size_t>(src.nbytes());
         if (bytes == 0) return;
         py::gil_scoped_release release;

@@ -319,7 +319,8 @@ DecodeResult decode(const float* soft, std::size_t n, std::size_t payload_bits) 
   return finish(soft, n, payload_bits, info.data());
 }
 
-ListDecodeResult decode_list(const float* soft, std::size_t n, std::size_t payload_bits, std::size_t list_size) {
+ListDecodeResult decode_list(const float* soft, std::size_t n, std::size_t payload_bits,
+                             std::size_t list_size) {
   if (list_size < 1 || list_size > kMaxListSize)
     throw std::invalid_argument("ecc::decode_list: list_size must be in [1, " + std::to_string(kMaxListSize) +
                                 "], got " + std::to_string(list_size));

@@ -80,6 +80,7 @@ struct ListDecodeResult {
 // result.checked * 2^-32. Throws std::invalid_argument
 // as decode() does, and for list_size outside [1, kMaxListSize]. Thread-safe; allocates its path lists
 // (about list_size * steps path entries, 8 bytes each).
-ListDecodeResult decode_list(const float* soft, std::size_t n, std::size_t payload_bits, std::size_t list_size);
+ListDecodeResult decode_list(const float* soft, std::size_t n, std::size_t payload_bits,
+                             std::size_t list_size);
 
 }  // namespace provmark::ecc

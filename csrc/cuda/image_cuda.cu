@@ -467,8 +467,8 @@ __global__ void reliability_q_kernel(const float* den, long long n, long long hw
 }
 
 // out = w / (q + (floor mean(q) + 1e-12)); `q` is overwritten with the result.
-__global__ void reliability_out_kernel(const float* w, float* q, long long n, long long hw, const double* mean_q,
-                                       double floor) {
+__global__ void reliability_out_kernel(const float* w, float* q, long long n, long long hw,
+                                       const double* mean_q, double floor) {
   const long long total = n * hw;
   for (long long k = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; k < total;
        k += static_cast<long long>(gridDim.x) * blockDim.x) {
@@ -492,13 +492,14 @@ __global__ void sum_planes_kernel(const float* in, long long n, long long plane,
   }
 }
 
-// ---- sync statistic ----------------------------------------------------------------------------------------
-// One block of kThreads per tile. The tile's 128 x 128 complex spectrum lives in a global scratch slice (128
-// KiB: too large for the shared memory of every architecture this builds for; each block reads and writes only
-// its own slice, and __syncthreads orders global memory within a block): a radix-2 decimation-in-frequency FFT
-// along rows then columns (natural order in, bit-reversed order out), the product with the two template
-// spectra (uploaded in bit-reversed order, so no permutation is needed), both correlations in one inverse
-// transform (c0 + i c1: both are real), a decimation-in-time inverse FFT (bit-reversed in, natural out), then
+// ---- sync statistic
+// ---------------------------------------------------------------------------------------- One block of
+// kThreads per tile. The tile's 128 x 128 complex spectrum lives in a global scratch slice (128 KiB: too
+// large for the shared memory of every architecture this builds for; each block reads and writes only its own
+// slice, and __syncthreads orders global memory within a block): a radix-2 decimation-in-frequency FFT along
+// rows then columns (natural order in, bit-reversed order out), the product with the two template spectra
+// (uploaded in bit-reversed order, so no permutation is needed), both correlations in one inverse transform
+// (c0 + i c1: both are real), a decimation-in-time inverse FFT (bit-reversed in, natural out), then
 // fixed-order block reductions (double sums: deterministic).
 constexpr int kSyncN = kSyncSide * kSyncSide;
 static_assert((kSyncSide & (kSyncSide - 1)) == 0, "the sync FFT needs a power-of-two tile side");
@@ -510,10 +511,13 @@ struct Cf {
 
 __device__ __forceinline__ Cf c_add(Cf a, Cf b) { return Cf{a.re + b.re, a.im + b.im}; }
 __device__ __forceinline__ Cf c_sub(Cf a, Cf b) { return Cf{a.re - b.re, a.im - b.im}; }
-__device__ __forceinline__ Cf c_mul(Cf a, Cf b) { return Cf{a.re * b.re - a.im * b.im, a.re * b.im + a.im * b.re}; }
+__device__ __forceinline__ Cf c_mul(Cf a, Cf b) {
+  return Cf{a.re * b.re - a.im * b.im, a.re * b.im + a.im * b.re};
+}
 
-// One radix-2 stage of half-length m over all 128 lines of the tile (rows when !along_y, columns when along_y).
-// Forward DIF: (a, b) -> (a + b, (a - b) w); inverse DIT: (a, b) -> (a + b w*, a - b w*); w = tw[j * 64 / m].
+// One radix-2 stage of half-length m over all 128 lines of the tile (rows when !along_y, columns when
+// along_y). Forward DIF: (a, b) -> (a + b, (a - b) w); inverse DIT: (a, b) -> (a + b w*, a - b w*); w = tw[j
+// * 64 / m].
 __device__ __forceinline__ void sync_fft_stage(Cf* buf, const Cf* tw, int m, bool along_y, bool inverse) {
   constexpr int half = kSyncSide / 2;
   for (int b = threadIdx.x; b < kSyncN / 2; b += blockDim.x) {
@@ -596,7 +600,8 @@ __global__ void __launch_bounds__(kThreads)
       for (int c = 0; c < 2; ++c) {
         const float o = red.max[t + s][c];
         const int oa = red.arg[t + s][c];
-        if (o > red.max[t][c] || (o == red.max[t][c] && oa < red.arg[t][c])) red.max[t][c] = o, red.arg[t][c] = oa;
+        if (o > red.max[t][c] || (o == red.max[t][c] && oa < red.arg[t][c]))
+          red.max[t][c] = o, red.arg[t][c] = oa;
       }
     __syncthreads();
   }
@@ -632,13 +637,14 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-// ---- lattice search: power spectrum, flattening, autocorrelation and scores ------------------------------------
-// A mixed-radix Stockham FFT (radices 4, 2, 3, 5; natural order in and out, no permutation): stage s of radix R
-// with ns = the product of the earlier radices reads x[j + r n / R] (r < R) for each j < n / R, multiplies entry
-// r by w^(r k) (k = j mod ns, w = exp(-+2 pi i / (ns R)), a lookup in the [n] twiddle table), takes the R-point
-// DFT and writes it to y[(j / ns) ns R + k + r ns]; the buffers swap after each stage. One block per line (a row
-// or a column of the spectrum), the line's two buffers in shared memory (kLatticeLineMax complex entries each)
-// or, for longer lines, in a global scratch slice per block.
+// ---- lattice search: power spectrum, flattening, autocorrelation and scores
+// ------------------------------------ A mixed-radix Stockham FFT (radices 4, 2, 3, 5; natural order in and
+// out, no permutation): stage s of radix R with ns = the product of the earlier radices reads x[j + r n / R]
+// (r < R) for each j < n / R, multiplies entry r by w^(r k) (k = j mod ns, w = exp(-+2 pi i / (ns R)), a
+// lookup in the [n] twiddle table), takes the R-point DFT and writes it to y[(j / ns) ns R + k + r ns]; the
+// buffers swap after each stage. One block per line (a row or a column of the spectrum), the line's two
+// buffers in shared memory (kLatticeLineMax complex entries each) or, for longer lines, in a global scratch
+// slice per block.
 #ifndef PROVMARK_LATTICE_THREADS
 #define PROVMARK_LATTICE_THREADS 256  // threads per block of the lattice kernels (a power of two)
 #endif
@@ -662,7 +668,8 @@ FftPlan make_plan(long long n, const Cf* tw, const char* fn) {
   while (m % 3 == 0) p.radix[p.stages++] = 3, m /= 3;
   while (m % 5 == 0) p.radix[p.stages++] = 5, m /= 5;
   if (m != 1)
-    throw InvalidArgument(std::string(fn) + ": FFT size " + std::to_string(n) + " has a prime factor above 5");
+    throw InvalidArgument(std::string(fn) + ": FFT size " + std::to_string(n) +
+                          " has a prime factor above 5");
   return p;
 }
 
@@ -712,8 +719,8 @@ __device__ __forceinline__ void small_dft(Cf* v, int radix, bool inverse) {
   }
 }
 
-// The FFT of the line in a (length p.n) by the block; b is the other buffer. Returns the buffer holding the result.
-// Starts and ends with the block synchronised (the caller syncs after filling a).
+// The FFT of the line in a (length p.n) by the block; b is the other buffer. Returns the buffer holding the
+// result. Starts and ends with the block synchronised (the caller syncs after filling a).
 __device__ Cf* line_fft(Cf* a, Cf* b, const FftPlan& p, bool inverse) {
   int ns = 1;
   for (int s = 0; s < p.stages; ++s) {
@@ -750,8 +757,8 @@ __device__ __forceinline__ Cf* line_buffers(Cf* shared, Cf* scratch, int n) {
 
 // Rows of the zero-padded plane: spec[row, 0 .. half) = FFT of the row (rows >= h are zero).
 __global__ void __launch_bounds__(kLineThreads)
-    lattice_rows_kernel(const float* w, long long h, long long wd, long long lines, FftPlan pl, long long half,
-                        Cf* spec, Cf* scratch) {
+    lattice_rows_kernel(const float* w, long long h, long long wd, long long lines, FftPlan pl,
+                        long long half, Cf* spec, Cf* scratch) {
   __shared__ Cf sh[2 * kLatticeLineMax];
   Cf* a = line_buffers(sh, scratch, pl.n);
   Cf* b = a + pl.n;
@@ -782,7 +789,8 @@ __global__ void __launch_bounds__(kLineThreads)
     for (int y = t; y < pl.n; y += nt) a[y] = spec[y * half + col];
     __syncthreads();
     const Cf* r = line_fft(a, b, pl, false);
-    for (int y = t; y < pl.n; y += nt) power[y * half + col] = add_rn(mul_rn(r[y].re, r[y].re), mul_rn(r[y].im, r[y].im));
+    for (int y = t; y < pl.n; y += nt)
+      power[y * half + col] = add_rn(mul_rn(r[y].re, r[y].re), mul_rn(r[y].im, r[y].im));
     __syncthreads();
   }
 }
@@ -805,8 +813,8 @@ __global__ void wrap_rows_kernel(const float* in, long long h, long long w, Taps
   }
 }
 
-// Flattening, second half: smooth = the column filter of mid; out = clip(p / (smooth + 1e-20) - 1, -1, 8), then 0
-// on the notched rows and columns and at (0, 0).
+// Flattening, second half: smooth = the column filter of mid; out = clip(p / (smooth + 1e-20) - 1, -1, 8),
+// then 0 on the notched rows and columns and at (0, 0).
 __global__ void flatten_cols_kernel(const float* p, const float* mid, long long h, long long w, Taps t,
                                     const std::uint8_t* notch, float* out) {
   const long long total = h * w;
@@ -814,7 +822,8 @@ __global__ void flatten_cols_kernel(const float* p, const float* mid, long long 
        k += static_cast<long long>(gridDim.x) * blockDim.x) {
     const long long y = k / w, x = k % w;
     float sm = 0.0f;
-    for (int j = 0; j <= 2 * t.radius; ++j) sm = add_rn(sm, mul_rn(t.k[j], mid[wrap_ll(y - t.radius + j, h) * w + x]));
+    for (int j = 0; j <= 2 * t.radius; ++j)
+      sm = add_rn(sm, mul_rn(t.k[j], mid[wrap_ll(y - t.radius + j, h) * w + x]));
     float v = p[k] / (sm + 1e-20f) - 1.0f;
     v = v < -1.0f ? -1.0f : (v > 8.0f ? 8.0f : v);
     if (notch[y] != 0 || notch[h + x] != 0 || k == 0) v = 0.0f;
@@ -872,13 +881,15 @@ __global__ void box_cols_subtract_kernel(const float* a, const float* mid, long 
        k += static_cast<long long>(gridDim.x) * blockDim.x) {
     const long long y = k / w, x = k % w;
     float sm = 0.0f;
-    for (int j = 0; j <= 2 * t.radius; ++j) sm = add_rn(sm, mul_rn(t.k[j], mid[wrap_ll(y - t.radius + j, h) * w + x]));
+    for (int j = 0; j <= 2 * t.radius; ++j)
+      sm = add_rn(sm, mul_rn(t.k[j], mid[wrap_ll(y - t.radius + j, h) * w + x]));
     out[k] = a[k] - sm;
   }
 }
 
 // Periodic bilinear read of a [h, w] at (cy, cx) (image_lattice.cpp sample_wrap).
-__device__ __forceinline__ float lattice_sample(const float* a, long long h, long long w, double cy, double cx) {
+__device__ __forceinline__ float lattice_sample(const float* a, long long h, long long w, double cy,
+                                                double cx) {
   const double fh = static_cast<double>(h), fw = static_cast<double>(w);
   cy -= floor(cy * (1.0 / fh)) * fh;
   cx -= floor(cx * (1.0 / fw)) * fw;
@@ -897,12 +908,14 @@ __device__ __forceinline__ float lattice_sample(const float* a, long long h, lon
 
 // One thread per (period, angle): the four lattice vectors minus max(0, the four half vectors).
 __global__ void lattice_score_kernel(const float* a, long long h, long long w, const double* periods,
-                                     long long n_periods, const double* cos_sin, long long n_thetas, double* out) {
+                                     long long n_periods, const double* cos_sin, long long n_thetas,
+                                     double* out) {
   const long long total = n_periods * n_thetas;
   const int vx[4] = {1, 0, 1, 1}, vy[4] = {0, 1, 1, -1};
   for (long long k = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; k < total;
        k += static_cast<long long>(gridDim.x) * blockDim.x) {
-    const double period = periods[k / n_thetas], c = cos_sin[2 * (k % n_thetas)], s = cos_sin[2 * (k % n_thetas) + 1];
+    const double period = periods[k / n_thetas], c = cos_sin[2 * (k % n_thetas)],
+                 s = cos_sin[2 * (k % n_thetas) + 1];
     double full = 0.0, halfs = 0.0;
     for (int v = 0; v < 4; ++v) {
       const double dx = period * (vx[v] * c - vy[v] * s), dy = period * (vx[v] * s + vy[v] * c);
@@ -1080,7 +1093,8 @@ void whiten(const float* y, long long n, long long height, long long width, doub
 void fold(const FoldParams& p, std::uintptr_t stream) {
   check_plane_args(p.w, p.n, p.height, p.width, "image fold (CUDA)");
   std::vector<FoldHypothesis> hyps(static_cast<std::size_t>(p.n));
-  for (long long i = 0; i < p.n; ++i) hyps[i] = FoldHypothesis{p.w + i * p.height * p.width, p.period, p.theta};
+  for (long long i = 0; i < p.n; ++i)
+    hyps[i] = FoldHypothesis{p.w + i * p.height * p.width, p.period, p.theta};
   FoldBatch b;
   b.hyps_host = hyps.data();
   b.n_hyp = p.n;
@@ -1101,7 +1115,8 @@ void fold_batch(const FoldBatch& p, std::uintptr_t stream) {
   std::vector<DeviceHypothesis> dh(static_cast<std::size_t>(p.n_hyp));
   for (long long k = 0; k < p.n_hyp; ++k) {
     const FoldHypothesis& h = p.hyps_host[k];
-    if (h.w == nullptr) throw InvalidArgument(std::string(fn) + ": null plane in hypothesis " + std::to_string(k));
+    if (h.w == nullptr)
+      throw InvalidArgument(std::string(fn) + ": null plane in hypothesis " + std::to_string(k));
     if (!(h.period > 0.0) || !std::isfinite(h.period) || !std::isfinite(h.theta))
       throw InvalidArgument(std::string(fn) + ": period must be > 0 and finite, theta finite (hypothesis " +
                             std::to_string(k) + ")");
@@ -1134,8 +1149,8 @@ void fold_batch(const FoldBatch& p, std::uintptr_t stream) {
   for (long long k0 = 0; k0 < p.n_hyp; k0 += kMaxY) {
     const long long nk = std::min(kMaxY, p.n_hyp - k0);
     const dim3 grid(static_cast<unsigned>(per), static_cast<unsigned>(nk));
-    fold_batch_kernel<<<grid, kThreads, 0, s>>>(hyps.get() + k0, p.height, p.width, side, sums.get() + k0 * nb,
-                                                counts.get() + k0 * nb);
+    fold_batch_kernel<<<grid, kThreads, 0, s>>>(hyps.get() + k0, p.height, p.width, side,
+                                                sums.get() + k0 * nb, counts.get() + k0 * nb);
     check_launch(fn);
   }
   fold_mean_kernel<<<grid_for(bins), kThreads, 0, s>>>(sums.get(), counts.get(), bins, p.out);
@@ -1147,7 +1162,8 @@ void reliability(const float* w, const float* den, long long n, long long height
   const char* fn = "image reliability (CUDA)";
   check_plane_args(w, n, height, width, fn);
   if (den == nullptr || out == nullptr) throw InvalidArgument(std::string(fn) + ": null device pointer");
-  if (!(floor >= 0.0) || !std::isfinite(floor)) throw InvalidArgument(std::string(fn) + ": floor must be >= 0");
+  if (!(floor >= 0.0) || !std::isfinite(floor))
+    throw InvalidArgument(std::string(fn) + ": floor must be >= 0");
   if (out == den || out == w) throw InvalidArgument(std::string(fn) + ": out must not be w or den");
   DeviceGuard g(pointer_device(w));
   const cudaStream_t s = as_stream(stream);
@@ -1172,7 +1188,8 @@ void sum_planes(const float* in, long long n, long long plane, double* out, std:
 void sync_batch(const SyncBatch& p, std::uintptr_t stream) {
   const char* fn = "image sync (CUDA)";
   if (p.n < 1 || p.n > (1LL << 31) - 1)
-    throw InvalidArgument(std::string(fn) + ": the number of tiles must be in [1, 2^31), got " + std::to_string(p.n));
+    throw InvalidArgument(std::string(fn) + ": the number of tiles must be in [1, 2^31), got " +
+                          std::to_string(p.n));
   if (p.tiles == nullptr || p.spectra == nullptr || p.out == nullptr)
     throw InvalidArgument(std::string(fn) + ": null device pointer");
   const int device = pointer_device(p.tiles);
@@ -1303,23 +1320,23 @@ void lattice_scores(const LatticeParams& p, std::uintptr_t stream) {
   StreamBuffer<float> flat(static_cast<std::size_t>(hs), s), a(static_cast<std::size_t>(full), s);
   StreamBuffer<std::uint8_t> notch_d(notch.size(), s);
   PROVMARK_CUDA_CHECK(cudaMemcpyAsync(notch_d.get(), notch.data(), notch.size(), cudaMemcpyHostToDevice, s));
-  lattice_rows_kernel<<<blocks(fh, fw), kLineThreads, 0, s>>>(p.w, p.height, p.width, fh, pw, half, spec.get(),
-                                                               scr_w.get());
+  lattice_rows_kernel<<<blocks(fh, fw), kLineThreads, 0, s>>>(p.w, p.height, p.width, fh, pw, half,
+                                                              spec.get(), scr_w.get());
   check_launch("image lattice (CUDA): row FFTs");
   lattice_cols_power_kernel<<<blocks(half, fh), kLineThreads, 0, s>>>(spec.get(), half, ph, power.get(),
-                                                                       scr_h.get());
+                                                                      scr_h.get());
   check_launch("image lattice (CUDA): column FFTs");
   wrap_rows_kernel<<<grid_for(hs), kLineThreads, 0, s>>>(power.get(), fh, half, tx, mid.get());
   check_launch("image lattice (CUDA): flattening rows");
-  flatten_cols_kernel<<<grid_for(hs), kLineThreads, 0, s>>>(power.get(), mid.get(), fh, half, ty, notch_d.get(),
-                                                        flat.get());
+  flatten_cols_kernel<<<grid_for(hs), kLineThreads, 0, s>>>(power.get(), mid.get(), fh, half, ty,
+                                                            notch_d.get(), flat.get());
   check_launch("image lattice (CUDA): flattening columns");
   lattice_cols_inverse_kernel<<<blocks(half, fh), kLineThreads, 0, s>>>(flat.get(), half, ph, spec.get(),
-                                                                         scr_h.get());
+                                                                        scr_h.get());
   check_launch("image lattice (CUDA): inverse column FFTs");
   const float scale = static_cast<float>(1.0 / (static_cast<double>(fh) * static_cast<double>(fw)));
-  lattice_rows_inverse_kernel<<<blocks(fh, fw), kLineThreads, 0, s>>>(spec.get(), half, fh, pw, scale, a.get(),
-                                                                       scr_w.get());
+  lattice_rows_inverse_kernel<<<blocks(fh, fw), kLineThreads, 0, s>>>(spec.get(), half, fh, pw, scale,
+                                                                      a.get(), scr_w.get());
   check_launch("image lattice (CUDA): inverse row FFTs");
   wrap_rows_kernel<<<grid_for(full), kLineThreads, 0, s>>>(a.get(), fh, fw, box, mid.get());
   check_launch("image lattice (CUDA): box rows");
@@ -1328,15 +1345,16 @@ void lattice_scores(const LatticeParams& p, std::uintptr_t stream) {
   check_launch("image lattice (CUDA): box columns");
   const long long total = p.n_periods * p.n_thetas;
   StreamBuffer<double> grids(static_cast<std::size_t>(p.n_periods + 2 * p.n_thetas), s);
-  PROVMARK_CUDA_CHECK(cudaMemcpyAsync(grids.get(), p.periods_host, p.n_periods * sizeof(double),
-                                      cudaMemcpyHostToDevice, s));
-  PROVMARK_CUDA_CHECK(cudaMemcpyAsync(grids.get() + p.n_periods, cos_sin.data(), cos_sin.size() * sizeof(double),
-                                      cudaMemcpyHostToDevice, s));
+  PROVMARK_CUDA_CHECK(
+      cudaMemcpyAsync(grids.get(), p.periods_host, p.n_periods * sizeof(double), cudaMemcpyHostToDevice, s));
+  PROVMARK_CUDA_CHECK(cudaMemcpyAsync(grids.get() + p.n_periods, cos_sin.data(),
+                                      cos_sin.size() * sizeof(double), cudaMemcpyHostToDevice, s));
   StreamBuffer<double> out(static_cast<std::size_t>(total), s);
-  lattice_score_kernel<<<grid_for(total), kLineThreads, 0, s>>>(ap.get(), fh, fw, grids.get(), p.n_periods,
-                                                            grids.get() + p.n_periods, p.n_thetas, out.get());
+  lattice_score_kernel<<<grid_for(total), kLineThreads, 0, s>>>(
+      ap.get(), fh, fw, grids.get(), p.n_periods, grids.get() + p.n_periods, p.n_thetas, out.get());
   check_launch("image lattice (CUDA): scores");
-  PROVMARK_CUDA_CHECK(cudaMemcpyAsync(p.out_host, out.get(), total * sizeof(double), cudaMemcpyDeviceToHost, s));
+  PROVMARK_CUDA_CHECK(
+      cudaMemcpyAsync(p.out_host, out.get(), total * sizeof(double), cudaMemcpyDeviceToHost, s));
   PROVMARK_CUDA_CHECK(cudaStreamSynchronize(s));
 }
 

@@ -119,21 +119,21 @@ void sync_batch(const SyncBatch& p, std::uintptr_t stream);
 // borders on the [fft_h, fft_w / 2 + 1] half spectrum, division, clip), the notched rows and columns and the
 // DC bin set to 0, the inverse real FFT (the autocorrelation), a' = a - box7(a) (periodic), and the score of
 // every (period, angle) pair (image_lattice.h lattice_scores). The FFTs are written out (no cuFFT): a
-// mixed-radix (2, 3, 4, 5) Stockham FFT along rows then columns, one block per line, the line in shared memory
-// up to kLatticeLineMax complex entries, in global scratch above. Only the scores come back.
+// mixed-radix (2, 3, 4, 5) Stockham FFT along rows then columns, one block per line, the line in shared
+// memory up to kLatticeLineMax complex entries, in global scratch above. Only the scores come back.
 constexpr long long kLatticeLineMax = 2048;
 struct LatticeParams {
-  const float* w = nullptr;               // [height, width] whitened plane (device, contiguous)
+  const float* w = nullptr;  // [height, width] whitened plane (device, contiguous)
   long long height = 0, width = 0;
-  long long fft_h = 0, fft_w = 0;         // FFT sizes: >= the plane, products of 2, 3 and 5 only
-  double sigma_y = 0.0, sigma_x = 0.0;    // flattening's Gaussian (bins along columns / rows)
+  long long fft_h = 0, fft_w = 0;                 // FFT sizes: >= the plane, products of 2, 3 and 5 only
+  double sigma_y = 0.0, sigma_x = 0.0;            // flattening's Gaussian (bins along columns / rows)
   const std::uint8_t* notch_rows_host = nullptr;  // [fft_h] nonzero: spectrum row zeroed (host)
   const std::uint8_t* notch_cols_host = nullptr;  // [fft_w / 2 + 1] nonzero: spectrum column zeroed (host)
-  const double* periods_host = nullptr;   // [n_periods] lattice periods in pixels (host)
+  const double* periods_host = nullptr;           // [n_periods] lattice periods in pixels (host)
   long long n_periods = 0;
-  const double* thetas_host = nullptr;    // [n_thetas] lattice angles in radians (host)
+  const double* thetas_host = nullptr;  // [n_thetas] lattice angles in radians (host)
   long long n_thetas = 0;
-  double* out_host = nullptr;             // [n_periods, n_thetas] scores (host)
+  double* out_host = nullptr;  // [n_periods, n_thetas] scores (host)
 };
 
 // Runs the lattice scores of one plane on `stream` and copies them to out_host (synchronises).

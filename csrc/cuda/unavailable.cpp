@@ -42,7 +42,8 @@ void whiten(const float*, long long, long long, long long, double, const float*,
 }
 void fold(const FoldParams&, std::uintptr_t) { no_cuda("image fold (CUDA)"); }
 void fold_batch(const FoldBatch&, std::uintptr_t) { no_cuda("image fold (CUDA)"); }
-void reliability(const float*, const float*, long long, long long, long long, double, float*, std::uintptr_t) {
+void reliability(const float*, const float*, long long, long long, long long, double, float*,
+                 std::uintptr_t) {
   no_cuda("image reliability (CUDA)");
 }
 void sync_batch(const SyncBatch&, std::uintptr_t) { no_cuda("image sync (CUDA)"); }

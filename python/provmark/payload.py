@@ -120,10 +120,11 @@ class Payload:
     def decode_list(
         cls, soft: np.ndarray, bits: int = DEFAULT_BITS, list_size: int | None = None
     ) -> tuple[Payload | None, int]:
-        """CRC-aided list decoding: when the Viterbi path fails its CRC, the ``list_size`` most likely paths
-        are CRC-checked from the best down (docs/ecc.md; ``list_size`` defaults to ``LIST_SIZE``). Returns ``(payload or None, crc_checks)``: every
-        check is a 2**-32 chance for a random input to pass, so a detector's false-accept bound multiplies
-        by ``crc_checks`` (1 when the Viterbi path passed, at most ``list_size + 1``)."""
+        """CRC-aided list decoding: when the Viterbi path fails its CRC, the ``list_size`` (default
+        ``LIST_SIZE``) most likely paths are CRC-checked from the best down (docs/ecc.md). Returns ``(payload or
+        None, crc_checks)``: every check is a 2**-32 chance for a random input to pass, so a detector's
+        false-accept bound multiplies by ``crc_checks`` (1 when the Viterbi path passed, at most
+        ``list_size + 1``)."""
         bits = _check_bits(bits)
         list_size = LIST_SIZE if list_size is None else list_size
         if isinstance(list_size, bool) or not isinstance(list_size, int):
