@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 
 import provmark as pm
-from cuda_host import host_launches
+from cuda_host import RUNTIME_SHIM, host_launches
 from provmark import _core, audio, gpu, gpu_audio
 from test_cuda_emulated import Emu, _owner
 
@@ -590,64 +590,6 @@ def test_emulated_stream_embedder_matches_embed(emu: AudioDevice) -> None:
 
 
 # ---- the kernel source on host threads ----------------------------------------------------------------------------
-SHIM = r"""// Host emulation of the few CUDA runtime pieces audio_cuda.cu uses: blocks run one after another, each with
-// blockDim real threads and a barrier for __syncthreads; __shared__ variables are statics (one block at a time).
-#pragma once
-#include <barrier>
-#include <cstdlib>
-#include <cstring>
-#include <thread>
-#include <vector>
-#define __global__
-#define __device__
-#define __host__
-#define __shared__ static
-struct dim3 {
-  unsigned x = 1, y = 1, z = 1;
-  dim3(unsigned a = 1, unsigned b = 1, unsigned c = 1) : x(a), y(b), z(c) {}
-};
-inline thread_local dim3 threadIdx, blockIdx;
-inline dim3 blockDim, gridDim;
-inline std::barrier<>* g_bar = nullptr;
-inline void __syncthreads() { g_bar->arrive_and_wait(); }
-inline unsigned int atomicAdd(unsigned int* a, unsigned int v) { return __atomic_fetch_add(a, v, __ATOMIC_RELAXED); }
-alignas(64) inline double g_dyn_shared[1 << 14];
-typedef int cudaError_t;
-constexpr cudaError_t cudaSuccess = 0;
-struct CUstream_st;
-typedef CUstream_st* cudaStream_t;
-enum cudaMemcpyKind { cudaMemcpyHostToDevice, cudaMemcpyDeviceToHost };
-inline cudaError_t cudaMallocAsync(void** p, std::size_t n, cudaStream_t) { *p = std::calloc(n, 1); return 0; }
-inline cudaError_t cudaFreeAsync(void* p, cudaStream_t) { std::free(p); return 0; }
-inline cudaError_t cudaMemcpyAsync(void* d, const void* s, std::size_t n, cudaMemcpyKind, cudaStream_t) {
-  std::memcpy(d, s, n); return 0; }
-inline cudaError_t cudaGetDevice(int* d) { *d = 0; return 0; }
-inline cudaError_t cudaSetDevice(int) { return 0; }
-inline cudaError_t cudaGetLastError() { return 0; }
-inline const char* cudaGetErrorString(cudaError_t) { return "emulated"; }
-template <class... P, class... A>
-void launch(void (*k)(P...), dim3 grid, dim3 block, std::size_t shmem, cudaStream_t, A... args) {
-  if (shmem > sizeof(g_dyn_shared)) std::abort();
-  blockDim = block;
-  gridDim = grid;
-  const unsigned nt = block.x * block.y * block.z;
-  std::barrier<> bar(nt);
-  g_bar = &bar;
-  std::vector<std::thread> th;
-  for (unsigned t = 0; t < nt; ++t)
-    th.emplace_back([&, t] {
-      threadIdx = dim3(t % block.x, (t / block.x) % block.y, t / (block.x * block.y));
-      for (unsigned bz = 0; bz < grid.z; ++bz)
-        for (unsigned by = 0; by < grid.y; ++by)
-          for (unsigned bx = 0; bx < grid.x; ++bx) {
-            blockIdx = dim3(bx, by, bz);
-            k(args...);
-            bar.arrive_and_wait();  // the block is done before the next one reuses the statics
-          }
-    });
-  for (auto& x : th) x.join();
-}
-"""
 
 HARNESS = r"""#include "cuda/audio_cuda.h"
 namespace provmark::image::cuda { int pointer_device(const void*) { return 0; } }
@@ -759,7 +701,7 @@ def host_kernels(tmp_path_factory: pytest.TempPathFactory) -> ctypes.CDLL:
     if subprocess.run([cxx, "-std=c++20", "-pthread", str(d / "probe.cpp"), "-o", str(d / "probe")]).returncode:
         pytest.skip("g++ without C++20 <barrier>")
     (d / "inc").mkdir()
-    (d / "inc" / "cuda_runtime.h").write_text(SHIM)
+    (d / "inc" / "cuda_runtime.h").write_text(RUNTIME_SHIM)
     (d / "all.cpp").write_text(_host_source(cu.read_text()) + HARNESS)
     cmd = [cxx, "-std=c++20", "-O2", "-ffp-contract=off", "-pthread", "-shared", "-fPIC"]
     cmd += ["-I", str(d / "inc"), "-I", str(CSRC), str(d / "all.cpp"), "-o", str(d / "k.so")]

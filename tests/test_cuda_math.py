@@ -15,7 +15,7 @@ from numpy.ctypeslib import ndpointer
 from skimage import data
 
 import provmark as pm
-from cuda_host import host_launches
+from cuda_host import RUNTIME_SHIM, host_launches
 from provmark import _core, image
 
 CSRC = Path(__file__).resolve().parents[1] / "csrc"
@@ -170,76 +170,6 @@ def test_apply_signed_range(lib: ctypes.CDLL, rng: np.random.Generator) -> None:
 
 
 # ---- the kernel source of csrc/cuda/image_cuda.cu on host threads ---------------------------------------------------
-SHIM = r"""// Host emulation of the CUDA runtime pieces image_cuda.cu uses: blocks run one after another, each with
-// blockDim real threads and a barrier for __syncthreads; __shared__ variables are statics (one block at a time);
-// atomics are std::atomic_ref; device memory is host memory.
-#pragma once
-#include <atomic>
-#include <barrier>
-#include <cstdint>
-#include <cstdlib>
-#include <cstring>
-#include <thread>
-#include <vector>
-#define __global__
-#define __device__
-#define __host__
-#define __forceinline__ inline
-#define __launch_bounds__(...)
-#define __shared__ static
-struct dim3 {
-  unsigned x = 1, y = 1, z = 1;
-  dim3(unsigned a = 1, unsigned b = 1, unsigned c = 1) : x(a), y(b), z(c) {}
-};
-inline thread_local dim3 threadIdx, blockIdx;
-inline dim3 blockDim, gridDim;
-inline std::barrier<>* g_bar = nullptr;
-inline void __syncthreads() { g_bar->arrive_and_wait(); }
-inline double atomicAdd(double* a, double v) { return std::atomic_ref<double>(*a).fetch_add(v); }
-inline unsigned atomicAdd(unsigned* a, unsigned v) { return std::atomic_ref<unsigned>(*a).fetch_add(v); }
-typedef int cudaError_t;
-constexpr cudaError_t cudaSuccess = 0;
-struct CUstream_st;
-typedef CUstream_st* cudaStream_t;
-enum cudaMemcpyKind { cudaMemcpyHostToDevice, cudaMemcpyDeviceToHost, cudaMemcpyDeviceToDevice };
-enum cudaMemoryType { cudaMemoryTypeHost, cudaMemoryTypeDevice, cudaMemoryTypeManaged };
-struct cudaPointerAttributes { cudaMemoryType type; int device; };
-inline cudaError_t cudaPointerGetAttributes(cudaPointerAttributes* a, const void*) {
-  a->type = cudaMemoryTypeDevice; a->device = 0; return 0; }
-inline cudaError_t cudaMalloc(void** p, std::size_t n) { *p = std::calloc(n, 1); return 0; }
-inline cudaError_t cudaFree(void* p) { std::free(p); return 0; }
-inline cudaError_t cudaMallocAsync(void** p, std::size_t n, cudaStream_t) { *p = std::calloc(n, 1); return 0; }
-inline cudaError_t cudaFreeAsync(void* p, cudaStream_t) { std::free(p); return 0; }
-inline cudaError_t cudaMemcpyAsync(void* d, const void* s, std::size_t n, cudaMemcpyKind, cudaStream_t) {
-  std::memcpy(d, s, n); return 0; }
-inline cudaError_t cudaMemsetAsync(void* d, int v, std::size_t n, cudaStream_t) { std::memset(d, v, n); return 0; }
-inline cudaError_t cudaStreamSynchronize(cudaStream_t) { return 0; }
-inline cudaError_t cudaGetDevice(int* d) { *d = 0; return 0; }
-inline cudaError_t cudaSetDevice(int) { return 0; }
-inline cudaError_t cudaGetLastError() { return 0; }
-inline const char* cudaGetErrorString(cudaError_t) { return "emulated"; }
-template <class... P, class... A>
-void launch(void (*k)(P...), dim3 grid, dim3 block, std::size_t, cudaStream_t, A... args) {
-  blockDim = block;
-  gridDim = grid;
-  const unsigned nt = block.x * block.y * block.z;
-  std::barrier<> bar(nt);
-  g_bar = &bar;
-  std::vector<std::thread> th;
-  for (unsigned t = 0; t < nt; ++t)
-    th.emplace_back([&, t] {
-      threadIdx = dim3(t % block.x, (t / block.x) % block.y, t / (block.x * block.y));
-      for (unsigned bz = 0; bz < grid.z; ++bz)
-        for (unsigned by = 0; by < grid.y; ++by)
-          for (unsigned bx = 0; bx < grid.x; ++bx) {
-            blockIdx = dim3(bx, by, bz);
-            k(args...);
-            bar.arrive_and_wait();  // the block is done before the next one reuses the statics
-          }
-    });
-  for (auto& x : th) x.join();
-}
-"""
 
 HALF_SHIM = r"""#pragma once
 #include <cstdint>
@@ -317,7 +247,7 @@ def kernels(tmp_path_factory: pytest.TempPathFactory) -> ctypes.CDLL:
     if subprocess.run([cxx, "-std=c++20", "-pthread", str(d / "probe.cpp"), "-o", str(d / "probe")]).returncode:
         pytest.skip("g++ without C++20 <barrier> / atomic_ref<double> / _Float16")
     (d / "inc").mkdir()
-    (d / "inc" / "cuda_runtime.h").write_text(SHIM)
+    (d / "inc" / "cuda_runtime.h").write_text(RUNTIME_SHIM)
     (d / "inc" / "cuda_fp16.h").write_text(HALF_SHIM)
     (d / "inc" / "cuda_bf16.h").write_text("#pragma once\n#include <cuda_fp16.h>\n")
     (d / "all.cpp").write_text(host_launches(cu.read_text()) + KERNEL_HARNESS)
