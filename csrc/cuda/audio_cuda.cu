@@ -53,6 +53,22 @@ __host__ __device__ long long energy_rows(long long nfr, double speed) {
 }
 
 // ---- analysis ------------------------------------------------------------------------------------------
+// Bin k of the DFT of xs[0, n): sum_i xs[i] (cos, -sin)(2 pi k i / n), with the host's cos / sin tables of
+// 2 pi m / n indexed k i mod n (no division: the index advances by k and wraps once).
+__device__ void dft_bin(const double* xs, const double* ct, const double* st, int n, int k, double* re_out,
+                        double* im_out) {
+  double re = 0.0, im = 0.0;
+  int m = 0;
+  for (int i = 0; i < n; ++i) {
+    re += xs[i] * ct[m];
+    im -= xs[i] * st[m];
+    m += k;
+    if (m >= n) m -= n;
+  }
+  *re_out = re;
+  *im_out = im;
+}
+
 // Block (frame j, clip b): per channel, the Hann-windowed frame in shared memory, then one thread per bin
 // k < top sums the direct DFT with the host's cos / sin table of 2 pi m / n (index k i mod n); powers are
 // summed over channels and cumulated over bins by thread 0 (in bin order, as the CPU).
@@ -73,14 +89,8 @@ __global__ void analysis_kernel(ClipView x, int hop, int top, const double* tab,
       xs[i] = win[i] * load_sample(x.data, x.type, static_cast<std::size_t>(base + i * x.stride_t));
     __syncthreads();
     for (int k = threadIdx.x; k < top; k += blockDim.x) {
-      double re = 0.0, im = 0.0;
-      int m = 0;
-      for (int i = 0; i < n; ++i) {
-        re += xs[i] * ct[m];
-        im -= xs[i] * st[m];
-        m += k;
-        if (m >= n) m -= n;
-      }
+      double re, im;
+      dft_bin(xs, ct, st, n, k, &re, &im);
       pw[k] += re * re + im * im;
     }
   }
@@ -383,14 +393,8 @@ __global__ void embed_energy_kernel(EmbedDev d) {
       for (int m = threadIdx.x; m < d.n; m += blockDim.x) xs[m] = win[m] * clip_sample(d.x, b, c, start + m);
       __syncthreads();
       for (int k = d.lo + threadIdx.x; k < d.hi; k += blockDim.x) {
-        double re = 0.0, im = 0.0;
-        int m = 0;
-        for (int j = 0; j < d.n; ++j) {
-          re += xs[j] * ct[m];
-          im -= xs[j] * st[m];
-          m += k;
-          if (m >= d.n) m -= d.n;
-        }
+        double re, im;
+        dft_bin(xs, ct, st, d.n, k, &re, &im);
         pw[k - d.lo] = re * re + im * im;
       }
       if (threadIdx.x == blockDim.x - 1) {
@@ -466,14 +470,8 @@ __global__ void embed_filter_kernel(EmbedDev d) {
     for (int m = threadIdx.x; m < d.n; m += blockDim.x) xs[m] = sine[m] * clip_sample(d.x, b, c, f * d.H + m);
     __syncthreads();
     for (int k = d.lo + threadIdx.x; k < d.hi; k += blockDim.x) {
-      double re = 0.0, im = 0.0;
-      int m = 0;
-      for (int j = 0; j < d.n; ++j) {
-        re += xs[j] * ct[m];
-        im -= xs[j] * st[m];
-        m += k;
-        if (m >= d.n) m -= d.n;
-      }
+      double re, im;
+      dft_bin(xs, ct, st, d.n, k, &re, &im);
       int q = 0;
       while (k >= d.edges[q + 1]) ++q;
       yr[k - d.lo] = gb[q] * re;

@@ -248,6 +248,17 @@ __global__ void chip_coord_kernel(long long n, double chip, int* lo, float* frac
     chip_coord(static_cast<int>(k), chip, lo + k, frac + k);
 }
 
+// Sum of every thread's s into red[0] in a fixed tree order (deterministic); kThreads threads per block.
+template <class T>
+__device__ void block_sum(T s, T* red) {
+  red[threadIdx.x] = s;
+  __syncthreads();
+  for (int half = kThreads / 2; half > 0; half /= 2) {
+    if (static_cast<int>(threadIdx.x) < half) red[threadIdx.x] += red[threadIdx.x + half];
+    __syncthreads();
+  }
+}
+
 // One block per frame: sum of the tiles' energies in a fixed order (deterministic), then the gain.
 __global__ void gains_kernel(const double* partials, long long per_frame, double pixels, double target_rms,
                              double* gains) {
@@ -255,12 +266,7 @@ __global__ void gains_kernel(const double* partials, long long per_frame, double
   const long long img = blockIdx.x;
   double s = 0.0;
   for (long long k = threadIdx.x; k < per_frame; k += kThreads) s += partials[img * per_frame + k];
-  red[threadIdx.x] = s;
-  __syncthreads();
-  for (int half = kThreads / 2; half > 0; half /= 2) {
-    if (static_cast<int>(threadIdx.x) < half) red[threadIdx.x] += red[threadIdx.x + half];
-    __syncthreads();
-  }
+  block_sum(s, red);
   if (threadIdx.x == 0) gains[img] = embed_gain(red[0], pixels, target_rms);
 }
 
@@ -373,12 +379,7 @@ __global__ void row_sum_kernel(const float* in, long long w, float* row_sums) {
   const long long row = blockIdx.x;
   float s = 0.0f;
   for (long long x = threadIdx.x; x < w; x += kThreads) s += in[row * w + x];
-  red[threadIdx.x] = s;
-  __syncthreads();
-  for (int half = kThreads / 2; half > 0; half /= 2) {
-    if (static_cast<int>(threadIdx.x) < half) red[threadIdx.x] += red[threadIdx.x + half];
-    __syncthreads();
-  }
+  block_sum(s, red);
   if (threadIdx.x == 0) row_sums[row] = red[0];
 }
 
@@ -388,12 +389,7 @@ __global__ void plane_mean_kernel(const float* row_sums, long long h, long long 
   const long long i = blockIdx.x;
   double s = 0.0;
   for (long long r = threadIdx.x; r < h; r += kThreads) s += static_cast<double>(row_sums[i * h + r]);
-  red[threadIdx.x] = s;
-  __syncthreads();
-  for (int half = kThreads / 2; half > 0; half /= 2) {
-    if (static_cast<int>(threadIdx.x) < half) red[threadIdx.x] += red[threadIdx.x + half];
-    __syncthreads();
-  }
+  block_sum(s, red);
   if (threadIdx.x == 0) plane_mean[i] = red[0] / static_cast<double>(h * w);
 }
 
