@@ -208,16 +208,16 @@ void fold(const FoldParams& p) {
     // Unrotated lattice (the nominal geometry, the informed embedder): the column bin depends on x only and
     // the row bin on the row only (sin 0 = 0 makes the cross terms exact zeros), so the bins are the ones
     // of the general loop below, found by table; counts are row count x column count.
+    // the bin of coordinate t (a column or a row), as the general loop computes it
+    const auto bin_of = [&](std::size_t t) -> long long {
+      const double u = ct * (static_cast<double>(t) + 0.5);
+      if (pow2) return static_cast<long long>(u + shift) & mask;
+      const long long i = static_cast<long long>(std::floor(u)) % m;
+      return i < 0 ? i + m : i;
+    };
     std::vector<uint32_t> col_bin(p.width), col_count(side, 0);
     for (std::size_t x = 0; x < p.width; ++x) {
-      const double u = ct * (static_cast<double>(x) + 0.5);
-      long long iu;
-      if (pow2) {
-        iu = static_cast<long long>(u + shift) & mask;
-      } else {
-        iu = static_cast<long long>(std::floor(u)) % m;
-        if (iu < 0) iu += m;
-      }
+      const long long iu = bin_of(x);
       col_bin[x] = static_cast<uint32_t>(iu);
       col_count[iu] += 1;
     }
@@ -225,14 +225,7 @@ void fold(const FoldParams& p) {
     // bin's columns go to their bins (split by row bins). Fixed order for any thread count.
     std::vector<uint32_t> row_bin(p.height), row_count(side, 0);
     for (std::size_t r = 0; r < p.height; ++r) {
-      const double v = ct * (static_cast<double>(r) + 0.5);
-      long long iv;
-      if (pow2) {
-        iv = static_cast<long long>(v + shift) & mask;
-      } else {
-        iv = static_cast<long long>(std::floor(v)) % m;
-        if (iv < 0) iv += m;
-      }
+      const long long iv = bin_of(r);
       row_bin[r] = static_cast<uint32_t>(iv);
       row_count[iv] += 1;
     }
