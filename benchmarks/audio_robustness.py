@@ -8,6 +8,7 @@ alternating 5 s marked / unmarked segments (per-second presence).
 
 Usage:  python benchmarks/audio_robustness.py [--tracks 8] [--speech 4] [--windows 8] [--attacks a,b,...]
         [--no-group-weights]  (A/B: decode without the per-group sync-evidence weights)
+        [--layout step=0.8,...]  (format experiments: Layout fields changed for embedder and detector)
 Needs:  apt-get install extremetuxracer-data klettres-data alsa-utils ffmpeg
 """
 
@@ -160,7 +161,22 @@ def main():
         action="store_true",
         help="A/B only: decode without the per-group sync-evidence weights (provmark.audio._group_reliability)",
     )
+    ap.add_argument(
+        "--layout",
+        default="",
+        help="format experiments only: Layout fields to change, e.g. step=0.8,snr_db=30.5 (embedder and detector)",
+    )
     args = ap.parse_args()
+    if args.layout:  # in place on the shared default object: every default argument sees it; workers fork after
+        import dataclasses
+
+        import provmark.audio as A
+
+        for item in args.layout.split(","):
+            k, v = item.split("=")
+            kind = type(getattr(A.DEFAULT_LAYOUT, k))
+            object.__setattr__(A.DEFAULT_LAYOUT, k, kind(float(v)))
+        print("# layout:", {f.name: getattr(A.DEFAULT_LAYOUT, f.name) for f in dataclasses.fields(A.Layout)})
     if args.no_group_weights:  # the pool forks after this, so the workers inherit the patch
         import provmark.audio as A
 

@@ -221,7 +221,7 @@ class AudioDevice:
             wgt = np.exp(-gamma * (v - v.mean(axis=2, keepdims=True)))
             wgt *= L / wgt.sum(axis=2, keepdims=True)
             dv = np.clip(chips[None, :ng] * wgt * dp[..., None], -cap, cap).reshape(ncells, nb)
-            dist = np.sum(ce * np.expm1(0.5 * dv) ** 2, axis=1)
+            dist = np.sum(audio._band_cost(n // 2, edges) * ce * np.expm1(0.5 * dv) ** 2, axis=1)
             scale, bk = np.ones(ncells), (float(bst[b]) if carry and t0 > 0 else 0.0)
             for t in range(ncells):
                 allow = min(kg * etot[t] + bk, kl * etot[t])

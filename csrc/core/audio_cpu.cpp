@@ -92,6 +92,7 @@ CellEmbedder::CellEmbedder(const EmbedParams& p) : p_(p), plan_(2 * p.hop) {
   p_.chips = chips_.data();
   p_.dither = dither_.data();
   p_.bits = bits_.data();
+  cost_ = band_costs(p.hop, edges_.data(), nb);
   const int n = 2 * p.hop;
   hann_.resize(n);
   sine_.resize(n);
@@ -184,7 +185,7 @@ void CellEmbedder::run(const EmbedIO& io) {
       double dist = 0.0;
       for (int bnd = 0; bnd < nb; ++bnd) {
         const double e = std::expm1(0.5 * dv[bnd]);
-        dist += ce[t * nb + bnd] * (e * e);
+        dist += cost_[bnd] * ce[t * nb + bnd] * (e * e);
       }
       const double scale = budget_step(dist, etot[t], p.k_global, p.k_local, p.leak, io.bucket);
       double* g = gains.data() + t * half;

@@ -358,12 +358,13 @@ struct EmbedDev {
   const int8_t* bits;     // [T, G]
   const double* tab;      // [4 n]: hann, sine, cos(2 pi m / n), sin(2 pi m / n)
   double step, gamma, cap, alpha, k_global, k_local, leak, log_floor;
-  double* ce;     // [B, ncells, nb] band energies of each cell
-  double* etot;   // [B, ncells]
-  double* dv;     // [B, ncells, nb] moves
-  double* dist;   // [B, ncells]
-  double* scale;  // [B, ncells]
-  double* dfr;    // [B, C, nfr, n] windowed change of every frame
+  double* ce;                    // [B, ncells, nb] band energies of each cell
+  double* etot;                  // [B, ncells]
+  double* dv;                    // [B, ncells, nb] moves
+  double* dist;                  // [B, ncells]
+  double* scale;                 // [B, ncells]
+  double* dfr;                   // [B, C, nfr, n] windowed change of every frame
+  const double* cost = nullptr;  // [nb] budget cost per band (band_costs)
 };
 
 // Sample i of channel c of clip b, zero past the clip's end (the zero padding of audio.embed's tail).
@@ -430,7 +431,7 @@ __global__ void embed_moves_kernel(EmbedDev d, long long total) {
   double dist = 0.0;
   for (int q = 0; q < d.nb; ++q) {
     const double e = expm1(0.5 * dv[q]);
-    dist += ce[q] * (e * e);
+    dist += d.cost[q] * ce[q] * (e * e);
   }
   d.dist[idx] = dist;
 }
@@ -684,6 +685,8 @@ void embed(const EmbedParams& p, const ClipView& x, const ClipOut& out, std::uin
   Table<double> chips(p.chips, std::size_t(p.n_groups) * L, s);
   Table<double> dither(p.dither, tg, s);
   Table<int8_t> bits(p.bits, tg, s);
+  const std::vector<double> cost_host = band_costs(H, p.edges, nb);
+  Table<double> cost(cost_host.data(), cost_host.size(), s);
   const std::size_t cells = std::size_t(x.batch) * ncells;
   StreamBuffer<double> ce(cells * nb, s), etot(cells, s), dv(cells * nb, s), dist(cells, s), scale(cells, s);
   StreamBuffer<double> dfr(std::size_t(x.batch) * p.channels * nfr * n, s);
@@ -693,6 +696,7 @@ void embed(const EmbedParams& p, const ClipView& x, const ClipOut& out, std::uin
       nullptr,    nullptr,       edges.get(), chips.get(), dither.get(), bits.get(), dtab.get(),  p.step,
       p.gamma,    p.cap,         p.alpha,     p.k_global,  p.k_local,    p.leak,     p.log_floor, ce.get(),
       etot.get(), dv.get(),      dist.get(),  scale.get(), dfr.get()};
+  d.cost = cost.get();
   if (carry != nullptr) {
     d.t0 = carry->t0;
     d.bucket_state = carry->bucket;
