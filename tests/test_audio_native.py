@@ -118,38 +118,24 @@ def test_embed_matches_numpy_every_rate(rate):
         assert err <= 1e-7 * delta, f"rate={rate} C={channels} level={level} seed={seed}: {err:.2e} vs {delta:.2e}"
 
 
-@pytest.mark.parametrize("rate", [8000, 16000, 44100])
-def test_band_cost_is_the_energy_the_overlap_add_keeps(rate):
-    """_band_cost (closed form; the core's band_costs is its twin) against the change built sample by sample:
-    the band-pass of one frame as a matrix, the sine windows on both sides, two frames overlapping by a hop,
-    and the resulting energy per output sample for unit white noise, over the band's share of the spectrum."""
-    hop = A.hop_length(rate)
-    n = 2 * hop
-    edges = A.DEFAULT_LAYOUT.band_edges()[: A.DEFAULT_LAYOUT.groups_for_rate(rate) * A.DEFAULT_LAYOUT.group + 1]
-    cost = A._band_cost(hop, edges)
-    sine = np.sin(np.pi * (np.arange(n) + 0.5) / n)
-    for b in range(len(edges) - 1):
-        g = np.zeros(n // 2 + 1)
-        g[edges[b] : edges[b + 1]] = 1.0
-        band = np.fft.irfft(g[:, None] * np.fft.rfft(np.eye(n), axis=0), n=n, axis=0)
-        k = sine[:, None] * band * sine[None, :]
-        rows = np.zeros((hop, 3 * hop))  # output samples of one hop as rows over the 3 hops of input they read
-        rows[:, :n] += k[hop:]
-        rows[:, hop:] += k[:hop]
-        want = np.sum(rows**2) / hop / (2.0 * (edges[b + 1] - edges[b]) / n)
-        assert cost[b] == pytest.approx(want, rel=1e-9)
-    assert cost.min() > 0.75 and cost.max() < 1.0  # narrow bands lose the most
-
-
-def test_budget_holds_on_white_noise():
-    """White noise is where the budget's estimate is tightest (tonal audio keeps less of the change than it
-    estimates): the measured SNR stays at or above the bar."""
+def test_budget_is_the_measured_snr():
+    """The budget counts the energy of each cell's synthesised change against the signal's own energy, so
+    where it binds (white noise, at two rates and channel counts) the measured SNR sits on the budget within
+    the cross terms of adjacent cells (one shared hop), and elsewhere (music-like audio) above it."""
     rng = np.random.default_rng(7)
-    for rate, channels in ((44100, 2), (16000, 1)):
-        x = 0.1 * rng.standard_normal((channels, 8 * rate))
-        y = A._embed_array(x, rate, A._payload_bits(12345)[1], bytes(range(32)), 1.0)
-        snr = 10 * np.log10(np.sum(x * x) / np.sum((y - x) ** 2))
-        assert 30.0 <= snr < A.DEFAULT_LAYOUT.snr_db + 1.0, (rate, snr)
+    lay = A.DEFAULT_LAYOUT
+    cases = [
+        (44100, 0.1 * rng.standard_normal((2, 8 * 44100)), True),
+        (8000, rng.standard_normal((1, 8 * 8000)), True),
+        (44100, music_like(44100, 8.0, channels=2, seed=3), False),
+    ]
+    for rate, x, binds in cases:
+        for impl in ("numpy", "native"):
+            y = A._embed_array(x, rate, A._payload_bits(12345)[1], bytes(range(32)), 1.0, impl=impl)
+            snr = 10 * np.log10(np.sum(x * x) / np.sum((y - x) ** 2))
+            assert snr >= lay.snr_db - 0.15, (rate, impl, snr)
+            if binds:
+                assert snr < lay.snr_db + 0.5, (rate, impl, snr)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int16])

@@ -212,7 +212,8 @@ class AudioDevice:
             pw = (fw @ ctab[fwd].T) ** 2 + (fw @ stab[fwd].T) ** 2  # [C, nfr, nk]
             band = np.stack([pw[..., edges[q] - lo : edges[q + 1] - lo].sum(-1) for q in range(nb)], axis=-1)
             ce = band.sum(axis=0).reshape(ncells, ch, nb).sum(axis=1)
-            etot = 0.5 * n * (fw * fw).sum(axis=(0, 2)).reshape(ncells, ch).sum(axis=1)
+            span = ch * H
+            etot = (xp[:, : ncells * span].reshape(channels, ncells, span) ** 2).sum(axis=(0, 2))
             v = np.log(ce + log_floor).reshape(ncells, ng, L)
             tb = (t0 + np.arange(ncells)) % T
             p = np.einsum("cgl,gl->cg", v, chips[:ng]) / L
@@ -221,7 +222,16 @@ class AudioDevice:
             wgt = np.exp(-gamma * (v - v.mean(axis=2, keepdims=True)))
             wgt *= L / wgt.sum(axis=2, keepdims=True)
             dv = np.clip(chips[None, :ng] * wgt * dp[..., None], -cap, cap).reshape(ncells, nb)
-            dist = np.sum(audio._band_cost(n // 2, edges) * ce * np.expm1(0.5 * dv) ** 2, axis=1)
+            gb = np.expm1(0.5 * dv)  # [ncells, nb] wanted gains; the budget scales each cell's change
+            fsw = fr * sine
+            g = np.repeat(gb[:, band_of], ch, axis=0)  # [nfr, nk]
+            yr, yi = g * (fsw @ ctab[fwd].T), g * -(fsw @ stab[fwd].T)
+            inv = (k[:, None] * i[None, :]) % n  # [nk, n] index k m mod n
+            d = sine * (2.0 * (yr @ ctab[inv] - yi @ stab[inv]) / n)  # [C, nfr, n]
+            cell = np.zeros((channels, ncells, span + H))
+            for f in range(nfr):
+                cell[:, f // ch, (f % ch) * H : (f % ch) * H + n] += d[:, f]
+            dist = (cell**2).sum(axis=(0, 2))
             scale, bk = np.ones(ncells), (float(bst[b]) if carry and t0 > 0 else 0.0)
             for t in range(ncells):
                 allow = min(kg * etot[t] + bk, kl * etot[t])
@@ -232,15 +242,9 @@ class AudioDevice:
                 bk = max(0.0, bk + kg * etot[t] - used) * leak
             if carry:
                 bst[b] = bk
-            gb = np.exp(0.5 * (dv * scale[:, None])) - 1.0  # [ncells, nb]
-            fsw = fr * sine
-            g = np.repeat(gb[:, band_of], ch, axis=0)  # [nfr, nk]
-            yr, yi = g * (fsw @ ctab[fwd].T), g * -(fsw @ stab[fwd].T)
-            inv = (k[:, None] * i[None, :]) % n  # [nk, n] index k m mod n
-            d = sine * (2.0 * (yr @ ctab[inv] - yi @ stab[inv]) / n)  # [C, nfr, n]
-            ola = np.zeros((channels, (nfr + 1) * H))
-            for f in range(nfr):
-                ola[:, f * H : f * H + n] += d[:, f]
+            ola = np.zeros((channels, (ncells + 1) * span))
+            for t in range(ncells):
+                ola[:, t * span : t * span + span + H] += scale[t] * cell[:, t]
             if carry and t0 > 0:
                 ola[:, :H] += ast[b]
             res[b] = xs[b, :, :nout] + ola[:, :nout]

@@ -44,7 +44,7 @@ class CellEmbedder {
  private:
   EmbedParams p_;
   std::vector<int32_t> edges_;
-  std::vector<double> chips_, dither_, cost_;
+  std::vector<double> chips_, dither_;
   std::vector<int8_t> bits_;
   FftPlan plan_;
   std::vector<double> hann_, sine_, scratch_;

@@ -6,7 +6,6 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
-#include <vector>
 
 #include "core/common.h"
 
@@ -119,40 +118,6 @@ PROVMARK_HD void group_move(const double* v, const double* chips, int L, double 
     const double d = chips[l] * (w[l] * (L / ws)) * dp;
     dv[l] = d < -cap ? -cap : (d > cap ? cap : d);
   }
-}
-
-// Budget cost of each band's change (host code, computed once per embedder): the energy that a gain on bins
-// [edges[b], edges[b + 1]) adds to white noise after the sine synthesis window and the overlap-add, relative
-// to the band's share of the Hann power spectrum that the budget measures. Part of a narrow band-pass
-// change is lost between the windows (0.79 for a 2-bin band, 0.97 for 14 bins), so without this factor the
-// budget overstated the change by 1-3 dB on real audio (docs/audio.md, section 1). Exact expectation:
-// E = sum_m b[m]^2 (A[m] + 2 X[m]), b the band's impulse response, A the circular autocorrelation of the
-// squared sine window, X that of c = sine * (sine shifted by a hop) over the overlap; cost = E / width.
-// NumPy twin: audio._band_cost.
-inline std::vector<double> band_costs(int hop, const int32_t* edges, int nb) {
-  const int n = 2 * hop, h = hop;
-  std::vector<double> c(h), w(n), cs(n);
-  for (int i = 0; i < n; ++i) cs[i] = std::cos(2.0 * M_PI * i / n);
-  for (int i = 0; i < h; ++i) c[i] = std::sin(M_PI * (i + h + 0.5) / n) * std::sin(M_PI * (i + 0.5) / n);
-  for (int m = 0; m < n; ++m) w[m] = n / 4.0 + n / 8.0 * cs[m];  // A[m], closed form (sine^2 = raised cosine)
-  for (int d = 0; d < h; ++d) {
-    double x = 0.0;
-    for (int q = 0; q + d < h; ++q) x += c[q + d] * c[q];
-    w[d] += 2.0 * x;
-    if (d > 0) w[n - d] += 2.0 * x;
-  }
-  std::vector<double> cost(nb);
-  for (int b = 0; b < nb; ++b) {
-    double e = 0.0;
-    for (int m = 0; m < n; ++m) {
-      double r = 0.0;
-      for (int k = edges[b]; k < edges[b + 1]; ++k) r += cs[(static_cast<long long>(k) * m) % n];
-      r *= 2.0 / n;
-      e += r * r * w[m];
-    }
-    cost[b] = e / (edges[b + 1] - edges[b]);
-  }
-  return cost;
 }
 
 // One step of the causal energy budget: returns the scale of this cell-time's moves, updates *bucket.

@@ -74,6 +74,24 @@ EmbedParams make_embed_params(const EmbedArgs& a, const char* fn) {
 }
 
 // ---- embedding -------------------------------------------------------------------------------------------
+namespace {
+
+// Sum of squares with four independent accumulators (a single chain runs at one add per FP latency).
+double sum_squares(const double* p, std::size_t n) {
+  double a0 = 0.0, a1 = 0.0, a2 = 0.0, a3 = 0.0;
+  std::size_t j = 0;
+  for (; j + 4 <= n; j += 4) {
+    a0 += p[j] * p[j];
+    a1 += p[j + 1] * p[j + 1];
+    a2 += p[j + 2] * p[j + 2];
+    a3 += p[j + 3] * p[j + 3];
+  }
+  for (; j < n; ++j) a0 += p[j] * p[j];
+  return (a0 + a1) + (a2 + a3);
+}
+
+}  // namespace
+
 CellEmbedder::CellEmbedder(const EmbedParams& p) : p_(p), plan_(2 * p.hop) {
   const int L = p.group, nb = p.ng * p.group;
   if (p.channels < 1 || p.channels > 16) throw InvalidArgument("CellEmbedder: channels must be in [1, 16]");
@@ -92,7 +110,6 @@ CellEmbedder::CellEmbedder(const EmbedParams& p) : p_(p), plan_(2 * p.hop) {
   p_.chips = chips_.data();
   p_.dither = dither_.data();
   p_.bits = bits_.data();
-  cost_ = band_costs(p.hop, edges_.data(), nb);
   const int n = 2 * p.hop;
   hann_.resize(n);
   sine_.resize(n);
@@ -114,7 +131,7 @@ void CellEmbedder::run(const EmbedIO& io) {
 
   std::vector<const double*> pa_ptr, pb_ptr, gptr;
   std::vector<double*> da_ptr, db_ptr;
-  std::vector<double> pa, epair, ce, etot, gains, delta, xbuf;
+  std::vector<double> pa, ce, gains, cellbuf, delta, xbuf;
   const std::size_t in_size = sample_size(io.x_type), out_size = sample_size(io.out_type);
   std::vector<double> dv;
   for (std::size_t c0 = 0; c0 < io.ncells; c0 += kChunk) {
@@ -145,32 +162,25 @@ void CellEmbedder::run(const EmbedIO& io) {
         const std::size_t q = t * pairs_per_cell + s / 2;
         (s % 2 ? pb_ptr : pa_ptr)[q] = ptr;
       }
-    // 1. Hann band energies of every cell (powers summed over its frames and channels) and total energy.
+    // 1. Hann band energies of every cell (powers summed over its frames and channels).
     pa.resize(npairs * nb);
-    epair.resize(npairs);
     PowersArgs pw;
     pw.win = hann_.data();
     pw.a = pa_ptr.data();
     pw.b = pb_ptr.data();
     pw.npairs = npairs;
     pw.nb = kmax;
-    pw.energy = epair.data();
     pw.edges = edges_.data();
     pw.nbands = nb;
     pw.band_out = pa.data();  // [npairs, nb] band energies of both sequences of each pair
     frame_powers(plan_, pw, scratch);
     ce.assign(nc * nb, 0.0);
-    etot.assign(nc, 0.0);
-    for (std::size_t t = 0; t < nc; ++t) {
+    for (std::size_t t = 0; t < nc; ++t)
       for (int q = 0; q < pairs_per_cell; ++q) {
         const double* a = pa.data() + (t * pairs_per_cell + q) * nb;
         for (int bnd = 0; bnd < nb; ++bnd) ce[t * nb + bnd] += a[bnd];
       }
-      double e = 0.0;
-      for (int q = 0; q < pairs_per_cell; ++q) e += epair[t * pairs_per_cell + q];
-      etot[t] = 0.5 * n * e;
-    }
-    // 2. Moves, budget and gains, cell by cell (sequential: the budget bucket).
+    // 2. Moves and the wanted gains of every cell (the budget comes after the synthesis).
     const int half = n / 2 + 1;
     gains.assign(nc * half, 0.0);
     dv.assign(nb, 0.0);
@@ -182,27 +192,23 @@ void CellEmbedder::run(const EmbedIO& io) {
       for (int g = 0; g < p.ng; ++g)
         group_move(v + g * L, p.chips + g * L, L, p.dither[tb * p.n_groups + g], p.bits[tb * p.n_groups + g],
                    p.step, p.gamma, p.cap, p.alpha, dv.data() + g * L);
-      double dist = 0.0;
-      for (int bnd = 0; bnd < nb; ++bnd) {
-        const double e = std::expm1(0.5 * dv[bnd]);
-        dist += cost_[bnd] * ce[t * nb + bnd] * (e * e);
-      }
-      const double scale = budget_step(dist, etot[t], p.k_global, p.k_local, p.leak, io.bucket);
       double* g = gains.data() + t * half;
       for (int bnd = 0; bnd < nb; ++bnd) {
-        const double gb = std::exp(0.5 * (dv[bnd] * scale)) - 1.0;
+        const double gb = std::expm1(0.5 * dv[bnd]);
         for (int k = edges_[bnd]; k < edges_[bnd + 1]; ++k) g[k] = gb;
       }
     }
-    // 3. Per-band gains on the sine-windowed spectra, inverse, sine window, overlap-add into delta.
-    delta.assign(std::size_t(C) * seg_len, 0.0);
+    // 3. Per-band gains on the sine-windowed spectra, inverse, sine window, overlap-added into each cell's
+    //    own buffer [C, span + H] (cells are scaled separately below).
+    const std::size_t cell_len = span + H;
+    cellbuf.assign(nc * C * cell_len, 0.0);
     gptr.assign(npairs, nullptr);
     da_ptr.assign(npairs, nullptr);
     db_ptr.assign(npairs, nullptr);
     for (std::size_t t = 0; t < nc; ++t)
       for (int s = 0; s < per_cell; ++s) {
         const int i = s / C, c = s % C;
-        double* ptr = delta.data() + std::size_t(c) * seg_len + (t * ch + i) * H;
+        double* ptr = cellbuf.data() + (t * C + c) * cell_len + std::size_t(i) * H;
         const std::size_t q = t * pairs_per_cell + s / 2;
         (s % 2 ? db_ptr : da_ptr)[q] = ptr;
         gptr[q] = gains.data() + t * half;
@@ -218,6 +224,23 @@ void CellEmbedder::run(const EmbedIO& io) {
     fa.da = da_ptr.data();
     fa.db = db_ptr.data();
     frame_filter(plan_, fa, scratch);
+    // 4. The budget, cell by cell (sequential: the bucket), on real energies: the cell's own change against
+    //    the signal over the cell's span. The change scales linearly, so the scaled change is the buffer
+    //    times the scale; overlap-add the scaled cells into delta.
+    delta.assign(std::size_t(C) * seg_len, 0.0);
+    for (std::size_t t = 0; t < nc; ++t) {
+      double used = 0.0, etot = 0.0;
+      for (int c = 0; c < C; ++c) {
+        used += sum_squares(cellbuf.data() + (t * C + c) * cell_len, cell_len);
+        etot += sum_squares(xbuf.data() + std::size_t(c) * seg_len + t * span, span);
+      }
+      const double scale = budget_step(used, etot, p.k_global, p.k_local, p.leak, io.bucket);
+      for (int c = 0; c < C; ++c) {
+        const double* cb = cellbuf.data() + (t * C + c) * cell_len;
+        double* d = delta.data() + std::size_t(c) * seg_len + t * span;
+        for (std::size_t j = 0; j < cell_len; ++j) d[j] += scale * cb[j];
+      }
+    }
     // 4. Output = input + change (+ the previous chunk's tail on the first hop); keep this chunk's tail.
     for (int c = 0; c < C; ++c) {
       double* d = delta.data() + std::size_t(c) * seg_len;

@@ -358,13 +358,12 @@ struct EmbedDev {
   const int8_t* bits;     // [T, G]
   const double* tab;      // [4 n]: hann, sine, cos(2 pi m / n), sin(2 pi m / n)
   double step, gamma, cap, alpha, k_global, k_local, leak, log_floor;
-  double* ce;                    // [B, ncells, nb] band energies of each cell
-  double* etot;                  // [B, ncells]
-  double* dv;                    // [B, ncells, nb] moves
-  double* dist;                  // [B, ncells]
-  double* scale;                 // [B, ncells]
-  double* dfr;                   // [B, C, nfr, n] windowed change of every frame
-  const double* cost = nullptr;  // [nb] budget cost per band (band_costs)
+  double* ce;     // [B, ncells, nb] band energies of each cell
+  double* etot;   // [B, ncells] the signal's energy over each cell's span
+  double* dv;     // [B, ncells, nb] moves
+  double* dist;   // [B, ncells] energy of each cell's own change (wanted gains)
+  double* scale;  // [B, ncells] the budget's scale of each cell's change
+  double* dfr;    // [B, C, nfr, n] windowed change of every frame at the wanted gains
 };
 
 // Sample i of channel c of clip b, zero past the clip's end (the zero padding of audio.embed's tail).
@@ -374,7 +373,8 @@ __device__ double clip_sample(const ClipView& x, long long b, long long c, long 
                      static_cast<std::size_t>(b * x.stride_b + c * x.stride_c + i * x.stride_t));
 }
 
-// Block (cell t, clip b): band energies summed over the cell's frames and channels, and the total energy.
+// Block (cell t, clip b): band energies summed over the cell's frames and channels, and the signal's energy
+// over the cell's span.
 __global__ void embed_energy_kernel(EmbedDev d) {
   extern __shared__ double sh[];
   double* xs = sh;                    // [n]
@@ -386,7 +386,15 @@ __global__ void embed_energy_kernel(EmbedDev d) {
   const double* ct = d.tab + 2 * d.n;
   const double* st = d.tab + 3 * d.n;
   for (int q = threadIdx.x; q < d.nb; q += blockDim.x) band[q] = 0.0;
-  if (threadIdx.x == 0) esum = 0.0;
+  if (threadIdx.x == blockDim.x - 1) {  // the signal's energy over the cell's span (the budget's reference)
+    double e = 0.0;
+    for (int c = 0; c < d.C; ++c)
+      for (long long j = t * d.ch * d.H; j < (t + 1) * d.ch * d.H; ++j) {
+        const double v = clip_sample(d.x, b, c, j);
+        e += v * v;
+      }
+    esum = e;
+  }
   for (int i = 0; i < d.ch; ++i)
     for (int c = 0; c < d.C; ++c) {
       __syncthreads();
@@ -398,11 +406,6 @@ __global__ void embed_energy_kernel(EmbedDev d) {
         dft_bin(xs, ct, st, d.n, k, &re, &im);
         pw[k - d.lo] = re * re + im * im;
       }
-      if (threadIdx.x == blockDim.x - 1) {
-        double e = 0.0;
-        for (int j = 0; j < d.n; ++j) e += xs[j] * xs[j];
-        esum += e;
-      }
       __syncthreads();
       for (int q = threadIdx.x; q < d.nb; q += blockDim.x) {
         double acc = 0.0;
@@ -412,10 +415,10 @@ __global__ void embed_energy_kernel(EmbedDev d) {
     }
   __syncthreads();
   for (int q = threadIdx.x; q < d.nb; q += blockDim.x) d.ce[(b * d.ncells + t) * d.nb + q] = band[q];
-  if (threadIdx.x == 0) d.etot[b * d.ncells + t] = 0.5 * d.n * esum;
+  if (threadIdx.x == 0) d.etot[b * d.ncells + t] = esum;
 }
 
-// Thread per (clip, cell): the quantiser moves of every group (group_move) and the distortion they cost.
+// Thread per (clip, cell): the quantiser moves of every group (group_move).
 __global__ void embed_moves_kernel(EmbedDev d, long long total) {
   const long long idx = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (idx >= total) return;
@@ -428,12 +431,6 @@ __global__ void embed_moves_kernel(EmbedDev d, long long total) {
   for (int g = 0; g < d.ng; ++g)
     group_move(v + g * d.L, d.chips + g * d.L, d.L, d.dither[tb * d.G + g], d.bits[tb * d.G + g], d.step,
                d.gamma, d.cap, d.alpha, dv + g * d.L);
-  double dist = 0.0;
-  for (int q = 0; q < d.nb; ++q) {
-    const double e = expm1(0.5 * dv[q]);
-    dist += d.cost[q] * ce[q] * (e * e);
-  }
-  d.dist[idx] = dist;
 }
 
 // Thread per clip: the causal budget, cell after cell (budget_step).
@@ -464,7 +461,7 @@ __global__ void embed_filter_kernel(EmbedDev d) {
   const double* st = d.tab + 3 * d.n;
   for (int q = threadIdx.x; q < d.nb; q += blockDim.x) {
     const long long i = b * d.ncells + t;
-    gb[q] = exp(0.5 * (d.dv[i * d.nb + q] * d.scale[i])) - 1.0;
+    gb[q] = expm1(0.5 * d.dv[i * d.nb + q]);
   }
   for (int c = 0; c < d.C; ++c) {
     __syncthreads();
@@ -494,6 +491,33 @@ __global__ void embed_filter_kernel(EmbedDev d) {
   }
 }
 
+// Block (cell t, clip b): the energy of the cell's own change, its frames overlap-added (span + H samples
+// per channel): what the budget counts. Fixed summation order (per-thread strides, then in thread order).
+__global__ void embed_used_kernel(EmbedDev d) {
+  __shared__ double part[kThreads];
+  const long long t = blockIdx.x, b = blockIdx.y;
+  const long long len = static_cast<long long>(d.ch + 1) * d.H;
+  double acc = 0.0;
+  for (int c = 0; c < d.C; ++c) {
+    const double* fr = d.dfr + ((b * d.C + c) * d.nfr + t * d.ch) * d.n;
+    for (long long j = threadIdx.x; j < len; j += blockDim.x) {
+      double v = 0.0;
+      for (int i = 0; i < d.ch; ++i) {
+        const long long m = j - static_cast<long long>(i) * d.H;
+        if (m >= 0 && m < d.n) v += fr[i * d.n + m];
+      }
+      acc += v * v;
+    }
+  }
+  part[threadIdx.x] = acc;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    double sum = 0.0;
+    for (unsigned k = 0; k < blockDim.x; ++k) sum += part[k];
+    d.dist[b * d.ncells + t] = sum;
+  }
+}
+
 // Thread per output sample: x + the two overlapping frames' change (in hop 0 of a continued stream: the
 // previous call's last hop), stored (clipped) in the output type.
 __global__ void embed_output_kernel(EmbedDev d, ClipOut o, long long total) {
@@ -504,9 +528,10 @@ __global__ void embed_output_kernel(EmbedDev d, ClipOut o, long long total) {
   const long long c = bc % d.C, b = bc / d.C;
   const long long q = s / d.H, r = s % d.H;
   const double* fr = d.dfr + (b * d.C + c) * d.nfr * d.n;
-  double delta = fr[q * d.n + r];
+  const double* sc = d.scale + b * d.ncells;
+  double delta = sc[q / d.ch] * fr[q * d.n + r];
   if (q >= 1)
-    delta += fr[(q - 1) * d.n + r + d.H];
+    delta += sc[(q - 1) / d.ch] * fr[(q - 1) * d.n + r + d.H];
   else if (d.t0 > 0 && d.acc != nullptr)
     delta += d.acc[bc * d.H + r];
   const double xv = clip_sample(d.x, b, c, s);
@@ -519,7 +544,8 @@ __global__ void embed_carry_kernel(EmbedDev d, long long total) {
   const long long idx = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (idx >= total) return;
   const long long bc = idx / d.H, r = idx % d.H;
-  d.acc[idx] = d.dfr[(bc * d.nfr + d.nfr - 1) * d.n + d.H + r];
+  d.acc[idx] =
+      d.scale[(bc / d.C) * d.ncells + d.ncells - 1] * d.dfr[(bc * d.nfr + d.nfr - 1) * d.n + d.H + r];
 }
 
 // Thread per sample: out = x converted (no clipping of floats; int16 rounded by store_sample).
@@ -685,8 +711,6 @@ void embed(const EmbedParams& p, const ClipView& x, const ClipOut& out, std::uin
   Table<double> chips(p.chips, std::size_t(p.n_groups) * L, s);
   Table<double> dither(p.dither, tg, s);
   Table<int8_t> bits(p.bits, tg, s);
-  const std::vector<double> cost_host = band_costs(H, p.edges, nb);
-  Table<double> cost(cost_host.data(), cost_host.size(), s);
   const std::size_t cells = std::size_t(x.batch) * ncells;
   StreamBuffer<double> ce(cells * nb, s), etot(cells, s), dv(cells * nb, s), dist(cells, s), scale(cells, s);
   StreamBuffer<double> dfr(std::size_t(x.batch) * p.channels * nfr * n, s);
@@ -696,7 +720,6 @@ void embed(const EmbedParams& p, const ClipView& x, const ClipOut& out, std::uin
       nullptr,    nullptr,       edges.get(), chips.get(), dither.get(), bits.get(), dtab.get(),  p.step,
       p.gamma,    p.cap,         p.alpha,     p.k_global,  p.k_local,    p.leak,     p.log_floor, ce.get(),
       etot.get(), dv.get(),      dist.get(),  scale.get(), dfr.get()};
-  d.cost = cost.get();
   if (carry != nullptr) {
     d.t0 = carry->t0;
     d.bucket_state = carry->bucket;
@@ -711,10 +734,12 @@ void embed(const EmbedParams& p, const ClipView& x, const ClipOut& out, std::uin
   embed_moves_kernel<<<static_cast<unsigned>((ncell_total + kThreads - 1) / kThreads), kThreads, 0, s>>>(
       d, ncell_total);
   check_launch(fn);
-  embed_budget_kernel<<<static_cast<unsigned>((x.batch + 63) / 64), 64, 0, s>>>(d, x.batch);
-  check_launch(fn);
   embed_filter_kernel<<<dim3(static_cast<unsigned>(nfr), gb), kThreads,
                         (std::size_t(n) + 2 * std::size_t(nk) + nb) * sizeof(double), s>>>(d);
+  check_launch(fn);
+  embed_used_kernel<<<dim3(static_cast<unsigned>(ncells), gb), kThreads, 0, s>>>(d);
+  check_launch(fn);
+  embed_budget_kernel<<<static_cast<unsigned>((x.batch + 63) / 64), 64, 0, s>>>(d, x.batch);
   check_launch(fn);
   const long long total = x.batch * x.channels * nout;
   const long long blocks = (total + kThreads - 1) / kThreads;

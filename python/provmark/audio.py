@@ -24,7 +24,7 @@ How it works (figures in docs/audio.md; prototype and sweeps in benchmarks/audio
   reliability does not depend on the music. The move is split over the four bands with more of it on the
   weaker bands (the SNR counts change energy, which a loud band makes expensive), capped per band, and
   applied as a per-band gain on the 4 frames of the cell (sine-windowed STFT, overlap-add). A causal
-  energy budget keeps the SNR of every prefix of the output >= 30 dB (see _budget_scale).
+  energy budget keeps the SNR of every prefix of the output >= 30.2 dB (see _budget_scale).
 * A block is 120 cell-times (4.8 s) and repeats, anchored at sample 0. 15 % of the (group, cell-time)
   instances carry keyed sync bits, the rest the 306 coded bits of the payload (CRC-32C + K=7 rate-1/3
   convolutional code), the low tier holding every coded bit at least once.
@@ -50,7 +50,6 @@ impl="numpy" in the private entry points (_embed, _embed_array, _detect, _EmbedS
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 from typing import Any
 
@@ -95,7 +94,7 @@ class Layout:
     step: float = 0.7  # quantisation step of the projection, natural log of band power
     gamma: float = 1.0  # weaker bands take exp(-gamma * (v - mean v)) more of a group's move
     cap: float = 0.7  # largest change of one band's log power in one cell
-    snr_db: float = 30.0  # energy budget of the mark: signal energy / 10**(snr_db / 10), spent causally
+    snr_db: float = 30.2  # energy budget of the mark: signal energy / 10**(snr_db / 10), spent causally
     local_snr_db: float = 24.0  # no cell-time's mark comes closer than this to its own energy
     bucket_leak: float = 0.96  # unused budget kept from one cell-time to the next (about 1 s time constant)
     floor: float = 1e-10  # energy floor per frame sample (about -100 dBFS): silence -> constant log
@@ -290,44 +289,16 @@ def _cell_moves(
     return out
 
 
-@functools.lru_cache(maxsize=64)
-def _band_cost_cached(hop: int, edges: tuple[int, ...]) -> np.ndarray:
-    n, h = 2 * hop, hop
-    m = np.arange(n)
-    w = n / 4.0 + n / 8.0 * np.cos(2.0 * np.pi * m / n)  # A[m]: circular autocorrelation of sine**2
-    i = np.arange(h)
-    c = np.sin(np.pi * (i + h + 0.5) / n) * np.sin(np.pi * (i + 0.5) / n)
-    x = np.correlate(c, c, mode="full")[h - 1 :]  # X[d] = sum_q c[q + d] c[q], d = 0 .. h - 1
-    w[:h] += 2.0 * x
-    w[n - h + 1 :] += 2.0 * x[1:][::-1]
-    cost = np.empty(len(edges) - 1)
-    for b in range(len(edges) - 1):
-        k = np.arange(edges[b], edges[b + 1])
-        r = (2.0 / n) * np.cos(2.0 * np.pi * ((k[:, None] * m[None, :]) % n) / n).sum(axis=0)
-        cost[b] = np.sum(r * r * w) / (edges[b + 1] - edges[b])
-    cost.flags.writeable = False
-    return cost
-
-
-def _band_cost(hop: int, edges: np.ndarray) -> np.ndarray:
-    """Budget cost of each band's change: the energy a gain on the band adds to white noise after the sine
-    synthesis window and the overlap-add, relative to the band's share of the Hann power spectrum (what the
-    budget measures). Narrow bands lose part of their change between the windows (0.79 for 2 bins, 0.97 for
-    14), so without it the budget overstated the change by 1-3 dB on real audio. Exact expectation, the
-    closed form of csrc/core/audio_common.h band_costs (its twin)."""
-    return _band_cost_cached(int(hop), tuple(int(e) for e in edges))
-
-
 def _budget_scale(dist: np.ndarray, etot: np.ndarray, bucket: float, layout: Layout) -> tuple[np.ndarray, float]:
     """Scale factors for the wanted moves of consecutive cell-times, and the new budget bucket.
 
     The mark's energy may use 10**(-snr_db / 10) of the signal energy, cell-time by cell-time; budget a cell
     does not use goes into a bucket (leaking with a 1 s time constant) that later cells may draw on, never
-    beyond 10**(-local_snr_db / 10) of their own energy. So every prefix of the output, and the whole
-    signal, has SNR >= snr_db as estimated from the band energies and each band's cost (_band_cost: the
-    expected energy of the overlap-added change for noise-like audio; tonal audio keeps less of it, so its
-    measured SNR is higher), and no 40 ms cell-time has its mark closer than local_snr_db to it (quiet
-    passages stay quiet).
+    beyond 10**(-local_snr_db / 10) of their own energy. `dist` is the energy of each cell's own change as
+    synthesised (its frames overlap-added), `etot` the signal's energy over the cell's span, both in
+    samples squared: so every prefix of the output, and the whole signal, has SNR >= snr_db up to the cross
+    terms of adjacent cells' changes (they share one hop), and no 40 ms cell-time has its mark closer than
+    local_snr_db to it (quiet passages stay quiet).
     Sequential by nature (the streaming embedder carries `bucket` between chunks).
     """
     k = 10.0 ** (-layout.snr_db / 10.0)
@@ -415,41 +386,51 @@ class _EmbedState:
         return self._run_numpy(ncells)
 
     def _run_numpy(self, ncells: int) -> np.ndarray:
-        """NumPy reference of AudioEmbedCore.run (csrc/core/audio_cpu.cpp CellEmbedder::run)."""
+        """NumPy reference of AudioEmbedCore.run (csrc/core/audio_cpu.cpp CellEmbedder::run).
+
+        Each cell's change is synthesised with its wanted gains first; the budget then sees its real energy
+        (the overlap-added samples of the cell's own frames) against the signal's energy over the cell, and
+        scales the change linearly (gain * scale), so the scaled change is the synthesised one times scale.
+        """
         lay, h, ch = self.layout, self.h, self.layout.cell_hops
+        span = ch * h
         outs = []
         done = 0
         while done < ncells:
             nc = min(self._CHUNK_CELLS, ncells - done)
             nfr = nc * ch
-            seg = self.buf[:, done * ch * h : (done * ch + nfr + 1) * h]
+            seg = self.buf[:, done * span : done * span + nfr * h + h]
             fr = _frames(seg, h, nfr)  # [C, nfr, N]
-            e, et = _band_energy(fr, self.edges, self.hann)  # [nfr, nb], [nfr]
+            e, _ = _band_energy(fr, self.edges, self.hann)  # [nfr, nb]
             ce = e.reshape(nc, ch, -1).sum(axis=1)
-            etot = et.reshape(nc, ch).sum(axis=1)
             v = _log_cells(ce, self.n, lay)
             t_index = np.arange(self.t_next, self.t_next + nc)
             dv = _cell_moves(v, t_index, self.tables, self.bits, self.ng, lay, self.alpha)
-            dist = np.sum(_band_cost(h, self.edges) * ce * np.expm1(0.5 * dv) ** 2, axis=1)
-            scale, self.bucket = _budget_scale(dist, etot, self.bucket, lay)
-            dv *= scale[:, None]
-            gain = np.exp(0.5 * dv) - 1.0  # amplitude gain - 1 per cell and band
+            gain = np.expm1(0.5 * dv)  # wanted amplitude gain - 1 per cell and band
             g = np.zeros((nc, self.n // 2 + 1))
             for b in range(len(self.edges) - 1):
                 g[:, self.edges[b] : self.edges[b + 1]] = gain[:, b : b + 1]
             spec = np.fft.rfft(fr * self.sine, axis=-1).reshape(self.channels, nc, ch, -1)
             spec *= g[None, :, None, :]
-            d = np.fft.irfft(spec.reshape(self.channels, nfr, -1), n=self.n, axis=-1) * self.sine  # [C, nfr, N]
-            out = np.zeros((self.channels, nfr + 1, h))
-            out[:, :-1] += d[..., :h]
-            out[:, 1:] += d[..., h:]
+            d = np.fft.irfft(spec, n=self.n, axis=-1) * self.sine  # [C, nc, ch, N]
+            cell = np.zeros((self.channels, nc, span + h))  # each cell's own change, overlap-added
+            for i in range(ch):
+                cell[:, :, i * h : i * h + self.n] += d[:, :, i]
+            used = np.einsum("cts,cts->t", cell, cell)
+            xs = seg[:, : nc * span].reshape(self.channels, nc, span)
+            etot = np.einsum("cts,cts->t", xs, xs)
+            scale, self.bucket = _budget_scale(used, etot, self.bucket, lay)
+            cell *= scale[None, :, None]
+            out = np.zeros((self.channels, nc + 1, span))
+            out[:, :nc] += cell[:, :, :span]
+            out[:, 1:, :h] += cell[:, :, span:]
             out = out.reshape(self.channels, -1)
             out[:, :h] += self.acc
-            self.acc = out[:, nfr * h :].copy()
-            outs.append(seg[:, : nfr * h] + out[:, : nfr * h])
+            self.acc = out[:, nc * span : nc * span + h].copy()
+            outs.append(seg[:, : nc * span] + out[:, : nc * span])
             self.t_next += nc
             done += nc
-        self.buf = self.buf[:, done * ch * h :]
+        self.buf = self.buf[:, done * span :]
         return np.concatenate(outs, axis=1) if outs else np.zeros((self.channels, 0))
 
     def push(self, x: np.ndarray) -> np.ndarray:
