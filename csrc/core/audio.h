@@ -1,5 +1,6 @@
 // Audio watermark engine, CPU core: the embedder's per-cell pipeline (band energies -> quantiser moves ->
-// causal budget -> per-band gains -> overlap-added change) and the detector's analysis, per-speed
+// wanted per-band gains -> each cell's change synthesised -> causal budget on its energy -> the scaled
+// changes overlap-added) and the detector's analysis, per-speed
 // projections and block-phase fold. Orchestration (tables, buffering, search, decoding) lives in
 // python/provmark/audio.py, whose NumPy functions are the reference these are tested against
 // (tests/test_audio_native.py). Parameter structs and per-element math: audio_common.h.

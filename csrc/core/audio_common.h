@@ -120,7 +120,9 @@ PROVMARK_HD void group_move(const double* v, const double* chips, int L, double 
   }
 }
 
-// One step of the causal energy budget: returns the scale of this cell-time's moves, updates *bucket.
+// One step of the causal energy budget: dist = energy of the cell-time's synthesised change, etot = the
+// signal's energy over the cell-time; returns the scale of its gains (the change is linear in them) and
+// updates *bucket.
 PROVMARK_HD double budget_step(double dist, double etot, double k_global, double k_local, double leak,
                                double* bucket) {
   const double a = k_global * etot + *bucket, b = k_local * etot;

@@ -241,7 +241,7 @@ void CellEmbedder::run(const EmbedIO& io) {
         for (std::size_t j = 0; j < cell_len; ++j) d[j] += scale * cb[j];
       }
     }
-    // 4. Output = input + change (+ the previous chunk's tail on the first hop); keep this chunk's tail.
+    // 5. Output = input + change (+ the previous chunk's tail on the first hop); keep this chunk's tail.
     for (int c = 0; c < C; ++c) {
       double* d = delta.data() + std::size_t(c) * seg_len;
       double* acc = io.acc + std::size_t(c) * H;
