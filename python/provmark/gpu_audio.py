@@ -9,8 +9,8 @@ Viterbi decoding, the sub-hop re-analyses, which are device analyses of shifted 
 segments). ``scores`` returns the raw device scores; ``analysis`` the spectra.
 
 ``embed(x, sample_rate, payload, key)`` marks B clips on the device as ``audio.embed`` marks each clip (band
-energies per cell, quantiser moves, the causal budget as a sequential scan per clip, gains, inverse transform
-and overlap-add; ``_core.cuda_audio_embed``). ``StreamEmbedder`` marks a stream of device chunks, carrying the
+energies per cell, quantiser moves, wanted gains, inverse transform per frame, each cell's change energy,
+the causal budget as a sequential scan per clip, the scaled overlap-add; ``_core.cuda_audio_embed``). ``StreamEmbedder`` marks a stream of device chunks, carrying the
 budget and the last hop's change between calls on the device (the output equals ``embed`` on the whole).
 
 Inputs: any CUDA array (torch, CuPy, ``__cuda_array_interface__``) of float32 / float64 samples in [-1, 1] or
