@@ -276,6 +276,23 @@ def test_analysis_projections_and_fold_match_numpy():
             assert np.abs(term1(m) - term2(m)).max() < 1e-3, msg
 
 
+def test_phase_term_and_band_energy_match_the_fold():
+    """_phase_term (the noise-model decoding's single-phase fold) equals the native fold's term(m), and the
+    native analysis's band energies equal the NumPy analysis's at speeds around 1."""
+    rng = np.random.default_rng(5)
+    lay = A.DEFAULT_LAYOUT
+    tables = A._tables(bytes(32), lay, 306)
+    ng = lay.groups_for_rate(44100)
+    for secs, speed in ((7.0, 1.0), (10.3, 1.02), (3.0, 0.98)):
+        x = 0.1 * rng.standard_normal((1, int(44100 * secs)))
+        an = A._NativeAnalysis(x, 44100, lay)
+        np.testing.assert_allclose(an.band_energy(speed), A._Analysis(x, 44100, lay).band_energy(speed), rtol=1e-9)
+        p, w = an.projections(speed, ng, tables)
+        _z, term = an.scores(p, w, tables, ng)
+        for m in range(0, lay.block_hops, 7):
+            np.testing.assert_allclose(A._phase_term(p, w, m, tables, ng, lay), term(m), rtol=0, atol=1e-12)
+
+
 def test_native_and_numpy_marks_cross_detect():
     rng, seed = fresh_rng()
     rate = int(rng.choice([16000, 22050, 44100]))

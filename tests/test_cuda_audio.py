@@ -491,6 +491,31 @@ def test_emulated_detect_batch_matches_cpu(emu: AudioDevice, monkeypatch: pytest
         pm.audio.detect(Emu(clips.copy()), RATE, key)
 
 
+def test_emulated_noise_model_reads_device_spectra(emu: AudioDevice, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The last second-chance decoding (audio._noise_model) reads band energies: on the device path they come
+    from the clip's device spectra (_DeviceAnalysis.band_energy) and equal the host's, candidate by candidate."""
+    rng = np.random.default_rng(27)
+    key = pm.Key.from_bytes(bytes([8]) * 32)
+    x = music(rng, 6.0)  # unmarked: nothing decodes, so every second-chance pass runs
+    seen: dict[str, list[tuple[float, np.ndarray]]] = {}
+    real = audio._noise_model
+
+    def spy(an: Any, speed: float, ng: int, tables: Any, layout: Any) -> Any:
+        seen.setdefault("device" if isinstance(an, gpu_audio._DeviceAnalysis) else "host", []).append(
+            (speed, an.band_energy(speed))
+        )
+        return real(an, speed, ng, tables, layout)
+
+    monkeypatch.setattr(audio, "_noise_model", spy)
+    want = audio.detect(x, RATE, key)
+    got = gpu_audio.detect_batch(Emu(x[None].copy()), RATE, key)[0]
+    _same_detection(got, want)
+    assert len(seen["host"]) == len(seen["device"]) >= 1
+    for (sh, eh), (sd, ed) in zip(seen["host"], seen["device"], strict=True):
+        assert sh == sd and eh.shape == ed.shape
+        np.testing.assert_allclose(ed, eh, rtol=1e-9, atol=1e-12 * eh.max())
+
+
 def test_emulated_speed_search_matches_cpu(emu: AudioDevice) -> None:
     """speed_search=True (51 speeds, one device call for all): an unmarked clip searches every speed and the
     three sub-hop re-analyses, a marked one stops at speed 1; both as on the CPU."""

@@ -10,8 +10,9 @@ segments). ``scores`` returns the raw device scores; ``analysis`` the spectra.
 
 ``embed(x, sample_rate, payload, key)`` marks B clips on the device as ``audio.embed`` marks each clip (band
 energies per cell, quantiser moves, wanted gains, inverse transform per frame, each cell's change energy,
-the causal budget as a sequential scan per clip, the scaled overlap-add; ``_core.cuda_audio_embed``). ``StreamEmbedder`` marks a stream of device chunks, carrying the
-budget and the last hop's change between calls on the device (the output equals ``embed`` on the whole).
+the causal budget as a sequential scan per clip, the scaled overlap-add; ``_core.cuda_audio_embed``).
+``StreamEmbedder`` marks a stream of device chunks, carrying the budget and the last hop's change between
+calls on the device (the output equals ``embed`` on the whole).
 
 Inputs: any CUDA array (torch, CuPy, ``__cuda_array_interface__``) of float32 / float64 samples in [-1, 1] or
 int16 (value / 32768), shaped ``[C, n]`` (one clip; ``[n]``: mono) or ``[B, C, n]`` (a batch), any element
@@ -153,6 +154,8 @@ class _Batch:
     ng: int
     stream: int
     spectra: tuple[Any, int, int]  # the device analysis [B, nfr, top + 1] (owner, address) and nfr
+    edges: np.ndarray  # band edges of the rate (audio._NativeAnalysis's)
+    top: int  # highest bin of the spectra
 
 
 def _device_scores(
@@ -233,7 +236,9 @@ def _device_scores(
         host = np.empty(shape, np.float64)
         _core.cuda_copy_to_host(_gpu._cai(dev, fn).ptr, host, st)  # synchronises the stream
         out[name] = host
-    return _Batch(np.array(sp, dtype=np.float64), rows, out["z"], out["fc"], out["fs"], p, w, R, ng, st, spectra)
+    return _Batch(
+        np.array(sp, dtype=np.float64), rows, out["z"], out["fc"], out["fs"], p, w, R, ng, st, spectra, edges, top
+    )
 
 
 @dataclass(frozen=True)
@@ -338,6 +343,8 @@ class _DeviceAnalysis:
         self._batch, self._b = batch, b
         self._index = {float(s): i for i, s in enumerate(batch.speeds[b])}
         self._cs: tuple[Any, np.ndarray, np.ndarray, np.ndarray] | None = None
+        self.edges, self.top = batch.edges, batch.top
+        self._spectra: np.ndarray | None = None
 
     def _speed(self, speed: float) -> int | None:
         s = self._index.get(float(speed))
@@ -379,6 +386,17 @@ class _DeviceAnalysis:
 
     def scores(self, p: np.ndarray, w: np.ndarray, tables: Any, ng: int) -> tuple[np.ndarray, Any]:
         return audio._NativeAnalysis.scores(self, p, w, tables, ng)  # type: ignore[arg-type]
+
+    def band_energy(self, speed: float) -> np.ndarray:
+        """Band energies per hop at ``speed`` from this clip's device spectra, copied back once (only the
+        last second-chance decoding of audio._Search reads them: audio._noise_model)."""
+        if self._spectra is None:
+            _owner, addr, nfr = self._batch.spectra
+            host = np.empty((nfr, self.top + 1), np.float64)
+            if nfr:
+                _core.cuda_copy_to_host(addr + self._b * nfr * (self.top + 1) * 8, host, self._batch.stream)
+            self._spectra = host
+        return audio._band_energy_at(self._spectra, self.edges, self.top, speed)
 
 
 def detect_batch(
