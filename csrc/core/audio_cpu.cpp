@@ -227,7 +227,8 @@ void CellEmbedder::run(const EmbedIO& io) {
     // 4. The budget, cell by cell (sequential: the bucket), on real energies: the cell's own change against
     //    the signal over the cell's span. The change scales linearly, so the scaled change is the buffer
     //    times the scale; overlap-add the scaled cells into delta.
-    delta.assign(std::size_t(C) * seg_len, 0.0);
+    delta.resize(std::size_t(C) * seg_len);  // every sample is written below: cell t sets its span past the
+                                             // first hop and adds its first hop to cell t - 1's tail
     for (std::size_t t = 0; t < nc; ++t) {
       double used = 0.0, etot = 0.0;
       for (int c = 0; c < C; ++c) {
@@ -238,7 +239,9 @@ void CellEmbedder::run(const EmbedIO& io) {
       for (int c = 0; c < C; ++c) {
         const double* cb = cellbuf.data() + (t * C + c) * cell_len;
         double* d = delta.data() + std::size_t(c) * seg_len + t * span;
-        for (std::size_t j = 0; j < cell_len; ++j) d[j] += scale * cb[j];
+        const std::size_t first = t == 0 ? 0 : std::size_t(H);  // samples before it overlap cell t - 1
+        for (std::size_t j = 0; j < first; ++j) d[j] += scale * cb[j];
+        for (std::size_t j = first; j < cell_len; ++j) d[j] = scale * cb[j];
       }
     }
     // 5. Output = input + change (+ the previous chunk's tail on the first hop); keep this chunk's tail.
