@@ -9,6 +9,7 @@ alternating 5 s marked / unmarked segments (per-second presence).
 Usage:  python benchmarks/audio_robustness.py [--tracks 8] [--speech 4] [--windows 8] [--attacks a,b,...]
         [--no-group-weights]  (A/B: decode without the per-group sync-evidence weights)
         [--layout step=0.8,...]  (format experiments: Layout fields changed for embedder and detector)
+        [--offset 40]  (held-out passages: the tracks from 40 s on, those with at least 12 s left)
 Needs:  apt-get install extremetuxracer-data klettres-data alsa-utils ffmpeg
 """
 
@@ -156,6 +157,7 @@ def main():
     ap.add_argument("--seconds", type=float, default=40.0)
     ap.add_argument("--attacks", default=",".join(ATTACKS))
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--offset", type=float, default=0.0, help="skip this many seconds of every track (held-out)")
     ap.add_argument(
         "--no-group-weights",
         action="store_true",
@@ -185,6 +187,9 @@ def main():
     tracks = music_tracks(min_seconds=args.seconds * 0.5)[: args.tracks] + speech_tracks(
         args.speech, seconds=args.seconds
     )
+    if args.offset > 0:  # held-out passages: skip the start of every track (keep those with >= 12 s left)
+        tracks = [(n, x[:, int(args.offset * sr) :], sr) for n, x, sr in tracks]
+        tracks = [(n, x, sr) for n, x, sr in tracks if x.shape[1] >= 12 * sr]
     jobs = [(n, x, sr, attacks, args.windows, args.seconds, i) for i, (n, x, sr) in enumerate(tracks)]
     t0 = time.time()
     with mp.Pool(args.jobs) as pool:
