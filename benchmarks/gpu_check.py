@@ -236,7 +236,7 @@ def _parity_steps(torch, img, big, key, pl, dev, host, fr, maxdiff):  # type: ig
                                                   cols.astype(np.uint8), pgrid, tgrid)  # fmt: skip
             ref = image._lattice_candidates(wv, image.N_CANDIDATES, s)
             differ += image._lattice_pick(got.copy(), pgrid, tgrid, image.N_CANDIDATES) != ref
-            sc = _host_lattice_scores(wv, fh, fw, sigma, rows, cols, pgrid, tgrid)
+            sc = image._lattice_scores(wv, fh, fw, sigma, rows, cols, pgrid, tgrid)
             worst = max(worst, float(np.abs(got - sc).max() / np.abs(sc).max()))
         yield "lattice scores (5 pictures, relative to the largest)", worst, 1e-4
         yield "lattice candidates differ (pictures)", float(differ), 0
@@ -426,22 +426,6 @@ def sync_timing(torch: Any, repeats: int, k: int = 64) -> dict:
             "z_rel_diff": rel}  # fmt: skip
 
 
-def _host_lattice_scores(wv: np.ndarray, fh: int, fw: int, sigma: tuple[float, float], rows: np.ndarray,
-                         cols: np.ndarray, pgrid: np.ndarray, tgrid: np.ndarray) -> np.ndarray:  # fmt: skip
-    """The scores image._lattice_candidates ranks (its native path)."""
-    from scipy import fft as sfft
-
-    workers = max(1, int(_core.num_threads()))
-    spec = sfft.rfft2(wv, s=(fh, fw), workers=workers)
-    power = spec.real * spec.real
-    power += spec.imag * spec.imag
-    r = _core.image_flatten_spectrum(power.astype(np.float32), *sigma)
-    r[rows, :] = 0.0
-    r[:, cols] = 0.0
-    r[0, 0] = 0.0
-    return _core.image_lattice_scores(sfft.irfft2(r, s=(fh, fw), workers=workers).astype(np.float32), pgrid, tgrid)
-
-
 def lattice_timing(torch: Any, repeats: int) -> dict:
     """The lattice search of one 1080p picture's whitened working plane (512 x 910; FFTs 960 x 1350): on the device
     (cuda_image_lattice_scores, which synchronises and copies the scores back: wall clock, best of ``repeats``)
@@ -540,7 +524,7 @@ class _Replay(image._HostPlanes):
         k = ("l", id(handle), src_scale)
         if k not in self.memo:
             plan = image._lattice_plan(*handle[0].shape, src_scale)
-            self.memo[k] = plan and (_host_lattice_scores(handle[0], *plan[:5], plan[5], plan[6]), plan[5], plan[6])
+            self.memo[k] = plan and (image._lattice_scores(handle[0], *plan), plan[5], plan[6])
         if not self.memo[k]:
             return []
         sc, pgrid, tgrid = self.memo[k]

@@ -191,22 +191,13 @@ class EmulatedDevice:
         """The lattice scores as image._lattice_candidates computes them (scipy's float32 FFTs, the C++ flattening
         and scoring) from the device plane and the notch masks as uploaded: the kernels' own FFTs, flattening and
         scores are checked in tests/test_cuda_math.py."""
-        from scipy import fft as sfft
-
         assert rows.dtype == cols.dtype == np.uint8 and periods.dtype == thetas.dtype == np.float64
         assert rows.shape == (fh,) and cols.shape == (fw // 2 + 1,)
         self.calls.append("lattice")
         self.lattice_runs += 1
-        workers = max(1, int(_core.num_threads()))
-        spec = sfft.rfft2(_plane(w, (h, wd)), s=(fh, fw), workers=workers)
-        power = spec.real * spec.real
-        power += spec.imag * spec.imag
-        r = _core.image_flatten_spectrum(power.astype(np.float32, copy=False), sigma_y, sigma_x)
-        r[rows != 0, :] = 0.0
-        r[:, cols != 0] = 0.0
-        r[0, 0] = 0.0
-        a = sfft.irfft2(r, s=(fh, fw), workers=workers).astype(np.float32, copy=False)
-        return _core.image_lattice_scores(a, periods, thetas)
+        return image._lattice_scores(
+            _plane(w, (h, wd)), fh, fw, (sigma_y, sigma_x), rows != 0, cols != 0, periods, thetas
+        )
 
     def copy_to_device(self, dst: int, src: np.ndarray, stream: int = 0) -> None:
         self.calls.append("copy_to_device")

@@ -422,20 +422,5 @@ def test_lattice_candidates_match_host() -> None:
             )  # fmt: skip
             ref = image._lattice_candidates(wv, image.N_CANDIDATES, s)
             assert image._lattice_pick(got.copy(), pgrid, tgrid, image.N_CANDIDATES) == ref, (name, x.shape)
-            sc = _host_lattice_scores(wv, fh, fw, sigma, rows, cols, pgrid, tgrid)
+            sc = image._lattice_scores(wv, fh, fw, sigma, rows, cols, pgrid, tgrid)
             assert np.abs(got - sc).max() < 1e-4 * np.abs(sc).max(), (name, x.shape)
-
-
-def _host_lattice_scores(wv: np.ndarray, fh: int, fw: int, sigma: tuple[float, float], rows: np.ndarray,
-                         cols: np.ndarray, pgrid: np.ndarray, tgrid: np.ndarray) -> np.ndarray:  # fmt: skip
-    """The scores image._lattice_candidates ranks (native path)."""
-    from scipy import fft as sfft
-
-    spec = sfft.rfft2(wv, s=(fh, fw))
-    power = spec.real * spec.real
-    power += spec.imag * spec.imag
-    r = _core.image_flatten_spectrum(power.astype(np.float32), *sigma)
-    r[rows, :] = 0.0
-    r[:, cols] = 0.0
-    r[0, 0] = 0.0
-    return _core.image_lattice_scores(sfft.irfft2(r, s=(fh, fw)).astype(np.float32), pgrid, tgrid)

@@ -842,12 +842,28 @@ def _lattice_candidates(w: np.ndarray, n_out: int, src_scale: float) -> list[tup
     per axis to the padding used). Native: scipy's float32 FFTs and the C++ flattening and scoring; else numpy
     float64 and the references. (provmark.gpu runs the same on the device: ``cuda_image_lattice_scores``.)
     """
-    from scipy import fft as sfft
-
     plan = _lattice_plan(*w.shape, src_scale)
     if plan is None:
         return []
-    fh, fw, sigma, notch_rows, notch_cols, pgrid, tgrid = plan
+    return _lattice_pick(_lattice_scores(w, *plan), plan[5], plan[6], n_out)
+
+
+def _lattice_scores(
+    w: np.ndarray,
+    fh: int,
+    fw: int,
+    sigma: tuple[float, float],
+    notch_rows: np.ndarray,
+    notch_cols: np.ndarray,
+    pgrid: np.ndarray,
+    tgrid: np.ndarray,
+) -> np.ndarray:
+    """The lattice scores [len(pgrid), len(tgrid)] that _lattice_candidates ranks, for the plan of
+    _lattice_plan (notch rows / columns: indices or boolean masks). Native: scipy's float32 FFTs and the C++
+    flattening and scoring; else numpy float64 and the references. The host reference of
+    ``cuda_image_lattice_scores``."""
+    from scipy import fft as sfft
+
     if _NATIVE:
         workers = max(1, int(_core.num_threads()))
         spec = sfft.rfft2(w.astype(np.float32, copy=False), s=(fh, fw), workers=workers)
@@ -862,10 +878,8 @@ def _lattice_candidates(w: np.ndarray, n_out: int, src_scale: float) -> list[tup
     r[0, 0] = 0.0
     if _NATIVE:
         a = sfft.irfft2(r, s=(fh, fw), workers=workers).astype(np.float32, copy=False)
-        sc = _core.image_lattice_scores(a, pgrid, tgrid)
-    else:
-        sc = _ref_lattice_scores(np.fft.irfft2(r, s=(fh, fw)), pgrid, tgrid)
-    return _lattice_pick(sc, pgrid, tgrid, n_out)
+        return _core.image_lattice_scores(a, pgrid, tgrid)
+    return _ref_lattice_scores(np.fft.irfft2(r, s=(fh, fw)), pgrid, tgrid)
 
 
 class _HostPlanes:
