@@ -16,6 +16,7 @@ Three parts:
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import shutil
 import subprocess
 from pathlib import Path
@@ -201,7 +202,7 @@ class AudioDevice:
         k = np.arange(lo, hi)
         fwd = (k[:, None] * i[None, :]) % n  # [nk, n]
         band_of = np.searchsorted(edges, k, side="right") - 1
-        kg, kl = 10.0 ** (-snr_db / 10.0), 10.0 ** (-local_snr_db / 10.0)
+        budget = dataclasses.replace(audio.DEFAULT_LAYOUT, snr_db=snr_db, local_snr_db=local_snr_db, bucket_leak=leak)
         log_floor = floor * n * ch
         res = np.empty((batch, channels, nout))
         for b in range(batch):
@@ -232,14 +233,7 @@ class AudioDevice:
             for f in range(nfr):
                 cell[:, f // ch, (f % ch) * H : (f % ch) * H + n] += d[:, f]
             dist = (cell**2).sum(axis=(0, 2))
-            scale, bk = np.ones(ncells), (float(bst[b]) if carry and t0 > 0 else 0.0)
-            for t in range(ncells):
-                allow = min(kg * etot[t] + bk, kl * etot[t])
-                used = dist[t]
-                if used > allow:
-                    scale[t] = np.sqrt(allow / used) if used > 0 else 1.0
-                    used = allow
-                bk = max(0.0, bk + kg * etot[t] - used) * leak
+            scale, bk = audio._budget_scale(dist, etot, float(bst[b]) if carry and t0 > 0 else 0.0, budget)
             if carry:
                 bst[b] = bk
             ola = np.zeros((channels, (ncells + 1) * span))
