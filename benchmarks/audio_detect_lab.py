@@ -184,10 +184,7 @@ class Ctx:
         """Band energies per hop at `speed` ([hops, bands]), as the engine's _Analysis.band_energy."""
         k = (shift, speed)
         if k not in self._e:
-            an = self.an(shift)
-            if not hasattr(an, "e1"):
-                an.e1 = an.cs[:, an.edges[1:]] - an.cs[:, an.edges[:-1]]
-            self._e[k] = self.A._Analysis.band_energy(an, speed)
+            self._e[k] = self.an(shift).band_energy(speed)
         return self._e[k]
 
 
@@ -299,35 +296,15 @@ def make_ss(alpha: float, q: float, beta: float = 0.05, white: bool = False, gro
     return soft
 
 
-def make_var(sigma0: float, subtract: bool = True, q: float = 10.0, group_weights: bool = True):
-    """Variance-model weights against additive noise: a flat noise density (as make_ss white=True) gives each
-    band's noise energy N per cell; a band with signal energy E (observed minus N) has log-energy noise of
-    about (N / E) / sqrt(dof) (dof = 2 x bins x 4 frames / 2), the projection averages four, so the residual
-    angle's variance is sigma0**2 + (2 pi / step)**2 sum_i var(v_i) / 16. Each instance's cos(theta) is
-    weighted by mean / variance of cos under that noise (exp(-s2 / 2) / ((1 - exp(-2 s2)) / 2 + 1e-3))."""
+def make_var(sigma0: float, subtract: bool = True, group_weights: bool = True):
+    """Variance-model weights against additive noise (provmark.audio._noise_model, which ships sigma0 0.3 as
+    the search's last second-chance pass): the noise floor subtracted (unless subtract=False), each instance
+    weighted by mean / variance of cos(theta) under the log-energy noise it leaves."""
 
     def soft(ctx: Ctx, shift: int, speed: float, m: int) -> np.ndarray:
-        A, lay = ctx.A, ctx.layout
-        _p0, w, _z, _term = ctx.scores(shift, speed)
-        e = ctx.energy(shift, speed)
-        an = ctx.an(shift)
-        width = np.diff(an.edges * speed).astype(np.float64)
-        fl = (np.percentile(e, q, axis=0) / width).min() * width  # noise energy per hop and band
-        e2 = np.maximum(e - fl[None, :], 0.05 * e) if subtract else e
-        p, _w = A._projections(e2, ctx.ng, ctx.tables, an.n, lay)
-        ch, L = lay.cell_hops, lay.group
-        cs = np.concatenate([np.zeros((1, e2.shape[1])), np.cumsum(e2, axis=0)])
-        sig = cs[ch:] - cs[:-ch]  # signal energy per cell
-        dof = np.maximum(2.0 * width * ch / 2.0, 1.0)
-        vv = (ch * fl[None, :] / np.maximum(sig, 1e-30)) ** 2 / dof[None, :]
-        nb = ctx.ng * L
-        vp = vv[:, :nb].reshape(-1, ctx.ng, L).sum(axis=2) / (L * L)
-        s2 = sigma0**2 + (2.0 * np.pi / lay.step) ** 2 * vp
-        rel = np.exp(-s2 / 2.0) / ((1.0 - np.exp(-2.0 * s2)) / 2.0 + 1e-3)
-        nj = min(p.shape[0], w.shape[0], rel.shape[0])
-        j, ok, th = _angles(ctx, p[:nj], m)
-        term2 = (w[:nj][j] * rel[:nj][j] * np.cos(th) * ok[..., None]).sum(axis=0)
-        return _soft_from_term(ctx, term2, group_weights)
+        A = ctx.A
+        p, w = A._noise_model(ctx.an(shift), speed, ctx.ng, ctx.tables, ctx.layout, sigma0, subtract)
+        return _soft_from_term(ctx, A._phase_term(p, w, m, ctx.tables, ctx.ng, ctx.layout), group_weights)
 
     return soft
 

@@ -665,7 +665,13 @@ def _projections(e: np.ndarray, ng: int, tables: _Tables, n: int, layout: Layout
 
 
 def _noise_model(
-    an: Any, speed: float, ng: int, tables: _Tables, layout: Layout
+    an: Any,
+    speed: float,
+    ng: int,
+    tables: _Tables,
+    layout: Layout,
+    sigma0: float | None = None,
+    subtract: bool = True,
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """Projections and weights for audio in added white noise (the last second-chance decoding).
 
@@ -674,8 +680,9 @@ def _noise_model(
     instance is then weighted by the mean / variance of cos(residual angle) under the log-energy noise that
     noise leaves: a band with signal energy E and noise N per cell has log noise about (N / E) / sqrt(dof)
     (dof = bins x 4 frames), the projection averages 4 bands, and the angle's variance is
-    _NOISE_SIGMA0**2 + (2 pi / step)**2 var(p). Functions of the audio only, never of the key (the null
-    bound holds); benchmarks/audio_detect_lab.py ``var0.3`` measured it (docs/audio.md section 7).
+    sigma0**2 + (2 pi / step)**2 var(p) (sigma0: _NOISE_SIGMA0 unless given). Functions of the audio only,
+    never of the key (the null bound holds); benchmarks/audio_detect_lab.py measures variants (``var<sigma0>``,
+    ``subtract=False``; docs/audio.md section 7).
     """
     e = an.band_energy(speed)
     pw = an.projections(speed, ng, tables)
@@ -684,7 +691,7 @@ def _noise_model(
     ch, L = layout.cell_hops, layout.group
     width = np.diff(an.edges * speed).astype(np.float64)
     floor = (np.percentile(e, 10.0, axis=0) / width).min() * width  # noise energy per hop and band
-    e2 = np.maximum(e - floor[None, :], 0.05 * e)
+    e2 = np.maximum(e - floor[None, :], 0.05 * e) if subtract else e
     cs = np.concatenate([np.zeros((1, e2.shape[1])), np.cumsum(e2, axis=0)])
     sig = cs[ch:] - cs[:-ch]  # signal energy per cell
     vg = _log_cells(sig[:, : ng * L], an.n, layout).reshape(sig.shape[0], ng, L)
@@ -692,7 +699,8 @@ def _noise_model(
     dof = np.maximum(width * ch, 1.0)
     vv = (ch * floor[None, :] / np.maximum(sig, 1e-30)) ** 2 / dof[None, :]
     vp = vv[:, : ng * L].reshape(-1, ng, L).sum(axis=2) / (L * L)
-    s2 = _NOISE_SIGMA0**2 + (2.0 * np.pi / layout.step) ** 2 * vp
+    s0 = _NOISE_SIGMA0 if sigma0 is None else sigma0
+    s2 = s0**2 + (2.0 * np.pi / layout.step) ** 2 * vp
     rel = np.exp(-s2 / 2.0) / ((1.0 - np.exp(-2.0 * s2)) / 2.0 + 1e-3)
     nj = min(p.shape[0], pw[1].shape[0], rel.shape[0])
     return np.ascontiguousarray(p[:nj]), np.ascontiguousarray(pw[1][:nj] * rel[:nj])
