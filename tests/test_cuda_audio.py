@@ -494,11 +494,11 @@ def test_emulated_noise_model_reads_device_spectra(emu: AudioDevice, monkeypatch
     seen: dict[str, list[tuple[float, np.ndarray]]] = {}
     real = audio._noise_model
 
-    def spy(an: Any, speed: float, ng: int, tables: Any, layout: Any) -> Any:
+    def spy(an: Any, speed: float, ng: int, tables: Any, layout: Any, **kw: Any) -> Any:
         seen.setdefault("device" if isinstance(an, gpu_audio._DeviceAnalysis) else "host", []).append(
             (speed, an.band_energy(speed))
         )
-        return real(an, speed, ng, tables, layout)
+        return real(an, speed, ng, tables, layout, **kw)
 
     monkeypatch.setattr(audio, "_noise_model", spy)
     want = audio.detect(x, RATE, key)

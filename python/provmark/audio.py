@@ -672,6 +672,7 @@ def _noise_model(
     layout: Layout,
     sigma0: float | None = None,
     subtract: bool = True,
+    w: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """Projections and weights for audio in added white noise (the last second-chance decoding).
 
@@ -685,9 +686,13 @@ def _noise_model(
     ``subtract=False``; docs/audio.md section 7).
     """
     e = an.band_energy(speed)
-    pw = an.projections(speed, ng, tables)
-    if pw is None or e.shape[0] < layout.cell_hops:
+    if e.shape[0] < layout.cell_hops:
         return None
+    if w is None:  # the projections' reliability weights, unless the search kept them
+        pw = an.projections(speed, ng, tables)
+        if pw is None:
+            return None
+        w = pw[1]
     ch, L = layout.cell_hops, layout.group
     width = np.diff(an.edges * speed).astype(np.float64)
     floor = (np.percentile(e, 10.0, axis=0) / width).min() * width  # noise energy per hop and band
@@ -702,8 +707,8 @@ def _noise_model(
     s0 = _NOISE_SIGMA0 if sigma0 is None else sigma0
     s2 = s0**2 + (2.0 * np.pi / layout.step) ** 2 * vp
     rel = np.exp(-s2 / 2.0) / ((1.0 - np.exp(-2.0 * s2)) / 2.0 + 1e-3)
-    nj = min(p.shape[0], pw[1].shape[0], rel.shape[0])
-    return np.ascontiguousarray(p[:nj]), np.ascontiguousarray(pw[1][:nj] * rel[:nj])
+    nj = min(p.shape[0], w.shape[0], rel.shape[0])
+    return np.ascontiguousarray(p[:nj]), np.ascontiguousarray(w[:nj] * rel[:nj])
 
 
 def _phase_term(p: np.ndarray, w: np.ndarray, m: int, tables: _Tables, ng: int, layout: Layout) -> np.ndarray:
@@ -805,10 +810,11 @@ class _HostAnalyses:
 
 def _speed_scores(
     an: Any, speed: float, ng: int, tables: _Tables, lo_tables: _Tables | None = None
-) -> tuple[np.ndarray, Any, np.ndarray | None] | None:
-    """(sync z of every block phase, phase -> folded terms, low-tier sync z or None) at one speed hypothesis,
-    or None when the audio holds less than one cell at that speed. An analysis that has every speed's scores
-    already (the device scores of provmark.gpu_audio) answers through its own ``speed_scores``.
+) -> tuple[np.ndarray, Any, np.ndarray | None, np.ndarray | None] | None:
+    """(sync z of every block phase, phase -> folded terms, low-tier sync z or None, the projections'
+    reliability weights or None where they stayed on the device) at one speed hypothesis, or None when the
+    audio holds less than one cell at that speed. An analysis that has every speed's scores already (the
+    device scores of provmark.gpu_audio) answers through its own ``speed_scores``.
 
     lo_tables: tables whose sync instances are the low tier's only (_Search.lo_tables); the third element is
     then the sync z of those instances alone, from the same projections."""
@@ -816,14 +822,14 @@ def _speed_scores(
     if own is not None:
         r = own(speed, ng, tables)
         if r is None or lo_tables is None:
-            return None if r is None else (r[0], r[1], None)
+            return None if r is None else (r[0], r[1], None, None)
         pw = an.projections(speed, ng, tables)  # the device's projections, copied back for the second family
-        return r[0], r[1], an.scores(pw[0], pw[1], lo_tables, ng)[0]
+        return r[0], r[1], an.scores(pw[0], pw[1], lo_tables, ng)[0], pw[1]
     pw = an.projections(speed, ng, tables)
     if pw is None:
         return None
     z, term = an.scores(pw[0], pw[1], tables, ng)
-    return z, term, (None if lo_tables is None else an.scores(pw[0], pw[1], lo_tables, ng)[0])
+    return z, term, (None if lo_tables is None else an.scores(pw[0], pw[1], lo_tables, ng)[0]), pw[1]
 
 
 class _Search:
@@ -872,32 +878,33 @@ class _Search:
         self.best: _Candidate | None = None
         self._fracs = [0.5, 0.25, 0.75]
         self._pending: list[float] = []  # speeds still to re-analyse at the shift of _fracs[0]
-        self._seen: list[tuple[float, float, int, int, Any, Any, bool]] = []  # decoded: z, speed, phase, shift,
-        # term function, analysis, full family
+        # decoded: z, speed, phase, shift, term function, analysis, full family, reliability weights (or None)
+        self._seen: list[tuple[float, float, int, int, Any, Any, bool, np.ndarray | None]] = []
         self._second_done = False
 
     def search(self, an: Any, shift: int, speed_list: tuple[float, ...]) -> None:
         ng, tables = self.ng, self.tables
-        cands: list[tuple[float, float, int, Any, bool]] = []  # (z, speed, phase, phase -> terms, full family)
+        # (z, speed, phase, phase -> terms, full family, reliability weights or None)
+        cands: list[tuple[float, float, int, Any, bool, np.ndarray | None]] = []
         decoded: dict[tuple[float, int], tuple[bytes | None, float]] = {}
         # speeds nearest 1 first: a strong mark found at speed 1 ends the search early
         for s in sorted(speed_list, key=lambda v: abs(v - 1.0)):
             zt = _speed_scores(an, s, ng, tables, self.lo_tables)
             if zt is None:
                 continue
-            z, term, z_lo = zt
+            z, term, z_lo, w = zt
             families = [z] if z_lo is None else [z, z_lo]
             for fam, zf in enumerate(families):
                 self.n_tests += zf.shape[0]
                 for m in np.argsort(-zf, kind="stable")[: self.n_candidates]:
-                    cands.append((float(zf[m]), s, int(m), term, fam == 0))  # terms read only when decoded
+                    cands.append((float(zf[m]), s, int(m), term, fam == 0, w))  # terms read only when decoded
             # decode the best candidates so far now, so a clear detection can stop the search
             cands.sort(key=lambda t_: -t_[0])
             del cands[self.n_candidates * len(families) :]
-            for zc, sc, mc, term_of, full in cands:
+            for zc, sc, mc, term_of, full, wc in cands:
                 res = decoded.get((sc, mc))
                 if res is None:  # a phase ranked by both families is decoded once
-                    self._seen.append((zc, sc, mc, shift, term_of, an, full))
+                    self._seen.append((zc, sc, mc, shift, term_of, an, full, wc))
                     self._seen.sort(key=lambda t_: -t_[0])  # only the best few are decoded again (_second_chance)
                     del self._seen[self.n_candidates :]
                     res = decoded[(sc, mc)] = self._decode(term_of(mc), True)
@@ -973,14 +980,14 @@ class _Search:
         self._second_done = True
         if self.best is None or self.best.payload is not None:
             return
-        for zc, sc, mc, shift, term_of, an, full in self._seen:
+        for zc, sc, mc, shift, term_of, an, full, _w in self._seen:
             payload, conf = self._decode(term_of(mc), False)
             self._offer(_Candidate(sc, mc, zc, payload, conf, shift, an), full)
             if self.best.payload is not None:
                 return
         # then the CRC-aided list decoder on the same candidates, with and without the group weights: only here,
         # where nothing decoded, because it costs up to LIST_SIZE + 1 CRC checks (and about 1 ms) per decoding
-        for zc, sc, mc, shift, term_of, an, full in self._seen:
+        for zc, sc, mc, shift, term_of, an, full, _w in self._seen:
             for weights in (True, False):
                 payload, conf = self._decode(term_of(mc), weights, LIST_SIZE)
                 self._offer(_Candidate(sc, mc, zc, payload, conf, shift, an), full)
@@ -988,10 +995,10 @@ class _Search:
                     return
         # last, soft values for audio in added white noise (_noise_model), with the list decoder
         models: dict[tuple[int, float], Any] = {}
-        for zc, sc, mc, shift, _term_of, an, full in self._seen:
+        for zc, sc, mc, shift, _term_of, an, full, w in self._seen:
             key = (id(an), sc)
             if key not in models:
-                models[key] = _noise_model(an, sc, self.ng, self.tables, self.layout)
+                models[key] = _noise_model(an, sc, self.ng, self.tables, self.layout, w=w)
             if models[key] is None:
                 continue
             p, w = models[key]
