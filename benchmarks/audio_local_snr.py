@@ -1,5 +1,7 @@
 """Local SNR of the audio mark per 40 ms cell: what the 24 dB local floor and the 30 dB budget leave in quiet
-passages (an objective stand-in for the issue's listening check, which needs a listener).
+passages (an objective stand-in for the issue's listening check, which needs a listener). First, the SNR of
+marked white noise at every supported rate: where the budget binds everywhere, the measured SNR should sit
+on Layout.snr_db (the cross terms of adjacent cells aside).
 
 For every track (the ETR music and klettres/alsa speech of benchmarks/audio_common.py, 40 s, default strength):
 the signal's and the change's energy over each hop-aligned 40 ms cell (digital silence skipped), as
@@ -30,6 +32,12 @@ def main() -> None:
     ap.add_argument("--speech", type=int, default=2)
     args = ap.parse_args()
     key = Key.from_bytes(bytes(range(32)))
+    rng = np.random.default_rng(7)
+    for sr in A.SUPPORTED_RATES:
+        x = 0.1 * rng.standard_normal((2, 8 * sr))
+        d = A.embed(x, sr, 1234, key) - x
+        print(f"white noise {sr:5d} Hz stereo: SNR {10 * np.log10(np.sum(x * x) / np.sum(d * d)):.2f} dB "
+              f"(budget {A.DEFAULT_LAYOUT.snr_db} dB)")  # fmt: skip
     for name, x, sr in music_tracks(min_seconds=20)[: args.tracks] + speech_tracks(args.speech, seconds=40):
         x = x[:, : 40 * sr].astype(np.float64)
         d = A.embed(x, sr, 1234, key) - x
