@@ -386,14 +386,22 @@ __global__ void embed_energy_kernel(EmbedDev d) {
   const double* ct = d.tab + 2 * d.n;
   const double* st = d.tab + 3 * d.n;
   for (int q = threadIdx.x; q < d.nb; q += blockDim.x) band[q] = 0.0;
-  if (threadIdx.x == blockDim.x - 1) {  // the signal's energy over the cell's span (the budget's reference)
+  {  // the signal's energy over the cell's span (the budget's reference): per-thread strides, summed in order
+    __shared__ double part[kThreads];
     double e = 0.0;
+    const long long span = static_cast<long long>(d.ch) * d.H;
     for (int c = 0; c < d.C; ++c)
-      for (long long j = t * d.ch * d.H; j < (t + 1) * d.ch * d.H; ++j) {
-        const double v = clip_sample(d.x, b, c, j);
+      for (long long j = threadIdx.x; j < span; j += blockDim.x) {
+        const double v = clip_sample(d.x, b, c, t * span + j);
         e += v * v;
       }
-    esum = e;
+    part[threadIdx.x] = e;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+      double sum = 0.0;
+      for (unsigned k = 0; k < blockDim.x; ++k) sum += part[k];
+      esum = sum;
+    }
   }
   for (int i = 0; i < d.ch; ++i)
     for (int c = 0; c < d.C; ++c) {
