@@ -252,7 +252,8 @@ class AudioDevice:
         _store(_view(out, (batch, channels, nsamples), (osb, osc, ost), out_dtype), v, False)
 
     def copy_to_host(self, src: int, dst: np.ndarray, stream: int = 0) -> None:
-        dst[...] = _dense(src, dst.shape).astype(dst.dtype)
+        base, off = _owner(src)  # dst.nbytes bytes, as cudaMemcpy copies them
+        dst.reshape(-1).view(np.uint8)[:] = base[off : off + dst.nbytes]
 
 
 @pytest.fixture
@@ -508,6 +509,27 @@ def test_emulated_noise_model_reads_device_spectra(emu: AudioDevice, monkeypatch
     for (sh, eh), (sd, ed) in zip(seen["host"], seen["device"], strict=True):
         assert sh == sd and eh.shape == ed.shape
         np.testing.assert_allclose(ed, eh, rtol=1e-9, atol=1e-12 * eh.max())
+
+
+def test_emulated_echo_pass(emu: AudioDevice) -> None:
+    """The echo pass (audio._echo_pass) on the device path reads host copies of the clip and then searches on
+    the host: the same detection as audio.detect. The copies follow any sample stride and convert int16."""
+    from test_audio import KEY, PAYLOAD_BYTES, _with_echo, music_like
+
+    x = music_like(RATE, 12.0, seed=1)
+    y = _with_echo(audio.embed(x, RATE, PAYLOAD_BYTES, KEY), RATE, 0.1, 0.3).astype(np.float32)
+    want = audio.detect(y, RATE, KEY)
+    assert want.found and want.payload == PAYLOAD_BYTES and "echo" in want.details  # decoded by the echo pass
+    got = gpu_audio.detect_batch(Emu(y[None].copy()), RATE, KEY)[0]
+    _same_detection(got, want)
+    assert got.details["echo"] == want.details["echo"]
+    yl = np.ascontiguousarray(y.T)  # channels last: sample stride 2
+    v = Emu(yl)
+    v.a = yl.T
+    np.testing.assert_array_equal(gpu_audio._host_clip(gpu_audio._clips(v, "t"), 0, 1000, 0), y[:, :1000])
+    i16 = np.round(y * 32767).astype(np.int16)
+    got16 = gpu_audio._host_clip(gpu_audio._clips(Emu(i16[None].copy()), "t"), 0, 500, 0)
+    np.testing.assert_array_equal(got16, i16[:, :500] / 32768.0)
 
 
 def test_emulated_speed_search_matches_cpu(emu: AudioDevice) -> None:

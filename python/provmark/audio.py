@@ -1091,6 +1091,73 @@ def _presence(
     return [float(v) for v in np.where(den > 0, num / np.sqrt(np.maximum(den, 1e-300)), 0.0)]
 
 
+# ---- echo: estimated from the cepstrum, undone before a last detection pass ---------------------------------
+ECHO_DELAY_S = (0.02, 0.2)  # delays of the single echo the last pass undoes (music repeats at its beat: 0.21-0.34 s)
+ECHO_MIN_DECAY = 0.15  # weaker echoes are left alone (unmarked music's own cepstral peaks reach about 0.1)
+ECHO_SECONDS = 4.0  # audio read for the estimate
+_ECHO_MAX_DECAY = 0.9  # the inverse filter's feedback gain is capped (stable, and a wrong estimate stays mild)
+
+
+def _echo_estimate(x: np.ndarray, rate: int) -> tuple[int, float] | None:
+    """(delay in samples, decay) of the strongest single echo in ``x`` [C, n], or None below ECHO_MIN_DECAY.
+
+    An echo y = s + a s(t - d) multiplies the spectrum by 1 + a exp(-i w d), whose log magnitude is
+    a cos(w d) - a^2 / 2 cos(2 w d) + ...: a peak of a / 2 at quefrency d in the power cepstrum (the inverse FFT
+    of the log magnitude spectrum), whatever the music. The log spectra of Hann-windowed segments (four times
+    the longest delay, half-overlapped) of the channel mean over the first ECHO_SECONDS are averaged, so the
+    signal's own cepstrum averages down while the echo's is the same in every segment.
+    """
+    m = x[:, : int(ECHO_SECONDS * rate)].mean(axis=0)
+    lo, hi = int(ECHO_DELAY_S[0] * rate), int(ECHO_DELAY_S[1] * rate)
+    seg = 1 << math.ceil(math.log2(4 * hi + 1))  # 2 * hi biased the decay low by 0.12 on average
+    if m.size < seg:
+        return None
+    starts = range(0, m.size - seg + 1, seg // 2)
+    win = np.hanning(seg)
+    logmag = np.zeros(seg // 2 + 1)
+    for s0 in starts:
+        logmag += np.log(np.abs(np.fft.rfft(m[s0 : s0 + seg] * win)) + 1e-12)
+    cep = np.fft.irfft(logmag / len(starts), n=seg)[lo : hi + 1]
+    k = int(np.argmax(cep))
+    decay = 2.0 * float(cep[k])
+    if not decay >= ECHO_MIN_DECAY:
+        return None
+    return lo + k, min(decay, _ECHO_MAX_DECAY)
+
+
+def _deecho(x: np.ndarray, delay: int, decay: float) -> np.ndarray:
+    """Undo one echo: y[t] = x[t] - decay * y[t - delay] (the inverse of x = s + decay * s(t - delay)),
+    computed a delay-long block at a time."""
+    y = np.array(x, dtype=np.float64)
+    n = y.shape[1]
+    for s0 in range(delay, n, delay):
+        s1 = min(n, s0 + delay)
+        y[:, s0:s1] -= decay * y[:, s0 - delay : s1 - delay]
+    return y
+
+
+def _echo_pass(r: dict[str, Any], rate: int, head: np.ndarray, clip: Any, run: Any) -> dict[str, Any]:
+    """When nothing decoded and the audio holds a clear echo, search its de-echoed copy at the nominal speed
+    and keep whichever result decoded. An echo smears each cell's energy into the cells it is delayed into; on
+    quiet, want-limited passages that hides the mark (docs/audio.md section 3), and undoing the estimated echo
+    takes it back.
+
+    head: at least the first ECHO_SECONDS of the audio [C, n] (the estimate reads only those); clip() -> the
+    whole audio, float64 [C, n]; run(y, speeds) -> _detect_core's results on y. Both searches' tests and CRC
+    checks count in the returned n_tests and tried (a union bound over the two passes).
+    """
+    if r["best"].payload is not None:
+        return r
+    est = _echo_estimate(head, rate)
+    if est is None:
+        return r
+    r2 = run(_deecho(clip(), *est), (1.0,))
+    counts = {"n_tests": r["n_tests"] + r2["n_tests"], "tried": r["tried"] + r2["tried"]}
+    if r2["best"].payload is None:
+        return {**r, **counts}
+    return {**r2, **counts, "echo": est}
+
+
 # ----------------------------------------------------------------------------------------------------------
 # Public API.
 # ----------------------------------------------------------------------------------------------------------
@@ -1257,7 +1324,9 @@ def detect(samples: Any, sample_rate: int, key: Any, *, fpr: float = DEFAULT_FPR
     Searches every block phase (10 ms steps) and playback speeds within +-2 % (+-5 % with speed_search=True,
     0.2 % steps). details: "offset_s" (where a payload block starts in `samples`, modulo "block_s"),
     "speed", "sync_z", "confidence" (Viterbi agreement), "segments" (presence z per second of input: about
-    0 where unmarked, several units where marked), "n_tests" (phases x speeds searched).
+    0 where unmarked, several units where marked), "n_tests" (phases x speeds searched). When nothing decodes
+    and the audio holds a clear echo (20-200 ms, decay >= 0.15, estimated from its cepstrum), the de-echoed audio
+    is searched again at the nominal speed; details["echo"] = {"delay_s", "decay"} when that decoded.
     CUDA arrays (torch CUDA tensors, CuPy; float32 / float64 / int16) are scored on their device by
     :func:`provmark.gpu_audio.detect_batch` (the same search and decoding, on the device's scores).
     """
@@ -1284,6 +1353,7 @@ def _detect(samples: Any, sample_rate: int, key: Any, *, fpr: float, speed_searc
         raise ValueError(f"detect: need at least {need} samples ({need / rate:.3f} s) at {rate} Hz, got {x.shape[1]}")
     speeds = SPEEDS_SEARCH if speed_search else SPEEDS_DEFAULT
     r = _detect_core(x, rate, kb, speeds, layout=layout, fpr=fpr, impl=impl)
+    r = _echo_pass(r, rate, x, lambda: x, lambda y, s: _detect_core(y, rate, kb, s, layout=layout, fpr=fpr, impl=impl))
     return _detection(r, rate, fpr, layout)
 
 
@@ -1310,6 +1380,8 @@ def _detection(r: dict[str, Any], rate: int, fpr: float, layout: Layout = DEFAUL
         "segments": segments,
         "n_tests": r["n_tests"],
     }
+    if "echo" in r:  # decoded after undoing an echo (_echo_pass)
+        details["echo"] = {"delay_s": r["echo"][0] / rate, "decay": r["echo"][1]}
     return Detection(
         found=bool(found), payload=best.payload if found else None, p_value=p, score=float(best.z), details=details
     )

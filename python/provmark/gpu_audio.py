@@ -487,7 +487,33 @@ def _detect_slice(cl: _Clips, rate: int, kb: bytes, speeds: tuple[float, ...], f
             for b in group:
                 runs[b].search(ans[b], shift, (active[b][1],))
         steps = {b: runs[b].refinement(cl.n) for b in active}
-    return [audio._detection(runs[b].result(an0[b]), rate, fpr) for b in range(B)]
+    out = []
+    for b in range(B):
+        r = runs[b].result(an0[b])
+        if r["best"].payload is None:  # the echo pass (audio._echo_pass) reads host copies and runs on the host
+            head = _host_clip(cl, b, min(cl.n, int(audio.ECHO_SECONDS * rate)), st)
+            r = audio._echo_pass(
+                r,
+                rate,
+                head,
+                lambda b=b: _host_clip(cl, b, cl.n, st),
+                lambda y, sp: audio._detect_core(y, rate, kb, sp, fpr=fpr),
+            )
+        out.append(audio._detection(r, rate, fpr))
+    return out
+
+
+def _host_clip(cl: _Clips, b: int, n: int, st: int) -> np.ndarray:
+    """The first ``n`` samples of clip ``b`` copied to the host, float64 [C, n] in [-1, 1] (any sample stride)."""
+    dt = np.dtype(cl.arr.dtype)
+    _, sc, ss = cl.strides
+    out = np.empty((cl.channels, n), np.float64)
+    buf = np.empty((n - 1) * abs(ss) + 1, dt)
+    for c in range(cl.channels):
+        start = cl.at(b) + c * sc * dt.itemsize
+        _core.cuda_copy_to_host(start + min(0, (n - 1) * ss) * dt.itemsize, buf, st)  # the channel's span
+        out[c] = buf[::ss] if ss else buf[0]
+    return out / 32768.0 if dt == np.int16 else out
 
 
 def _embed_tables(rate: int, payload: Any, key: Any, strength: float) -> dict[str, Any]:
