@@ -250,7 +250,18 @@ def run(args) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument(
-        "what", choices=("prepare", "run", "diag", "files", "frametypes", "embedvariants", "staticweight", "rms")
+        "what",
+        choices=(
+            "prepare",
+            "run",
+            "diag",
+            "files",
+            "frametypes",
+            "embedvariants",
+            "staticweight",
+            "regionweight",
+            "rms",
+        ),
     )
     ap.add_argument("--cache", default="/tmp/pmv-lab")
     ap.add_argument("--footage", default=None)
@@ -276,6 +287,7 @@ def main() -> None:
         "frametypes": frametypes,
         "embedvariants": embedvariants,
         "staticweight": staticweight,
+        "regionweight": regionweight,
         "rms": rms,
     }[args.what](args)
 
@@ -527,6 +539,82 @@ def staticweight(args) -> None:
                 z, snr, _ber = bit_snr(F, tabs, rec["payload"])
                 cells.append(f"tau {tau}: {z:5.2f}/{snr:4.2f}")
             print(f"{rec['source']:9s} k{rec['k']} {an} z/snr: " + " | ".join(cells), flush=True)
+
+
+def _region_folds(w, period, size):
+    """Summed (not averaged) folds of square regions ``size`` px wide of the whitened plane ``w``, and the bin
+    counts of the whole plane: [(row, col, summed fold)], counts."""
+    n = IM.TILE * IM.BINS
+    ys, xs = np.indices(w.shape)
+    iv = np.floor((ys + 0.5) * n / period).astype(np.int64) % n
+    iu = np.floor((xs + 0.5) * n / period).astype(np.int64) % n
+    idx = iv * n + iu
+    regs = []
+    for y0 in range(0, w.shape[0], size):
+        for x0 in range(0, w.shape[1], size):
+            sl = (slice(y0, y0 + size), slice(x0, x0 + size))
+            s = np.bincount(idx[sl].ravel(), weights=w[sl].ravel().astype(np.float64), minlength=n * n)
+            regs.append((y0 // size, x0 // size, s.reshape(n, n)))
+    return regs, np.bincount(idx.ravel(), minlength=n * n).reshape(n, n)
+
+
+def _chips(folded, tabs, shift, flip):
+    """The 1024 chip values of a folded tile at the alignment (shift, flip)."""
+    return (tabs.bin_interp.T @ IM._align(folded, shift, flip) @ tabs.bin_interp).ravel()
+
+
+def _chip_snr(chips, tabs, sign):
+    """Payload soft SNR of chip values: mean / std of the coded bits' soft values times their true signs."""
+    v = (chips[tabs.pay_idx] * tabs.carrier).sum(0) * sign
+    return float(v.mean() / v.std())
+
+
+def regionweight(args) -> None:
+    """Maximum-ratio combining of regions: does the codec keep the mark unevenly enough over the frame that
+    weighting each region (one tile period square) of the whitened mean by its mark amplitude / residual
+    variance raises the payload SNR? "oracle": amplitudes from the true chips (key and payload known);
+    "sync": amplitudes estimated from the region's sync chips alone (what a detector could do), smoothed over
+    3 x 3 regions; "base": equal weights (the shipped fold)."""
+    from scipy import ndimage
+
+    for fn in sorted(f for f in os.listdir(args.cache) if f.endswith(".pkl")):
+        with open(os.path.join(args.cache, fn), "rb") as fh:
+            rec = pickle.load(fh)
+        if rec["k"] < 0 or (args.sources and rec["source"] not in args.sources):
+            continue
+        tabs = IM._tables(pinned_key(rec["k"]).secret_bytes(), 64)
+        coded = pm.Payload(rec["payload"]).encode()
+        true = tabs.tile(coded).ravel()
+        sign = 2.0 * coded.astype(np.float64) - 1.0
+        for an in args.attacks or ["h264(crf=35)", "h264(crf=40)"]:
+            fr, _fps = decode_rgb(rec["attacks"][an])
+            Y = work_luma(fr)
+            c, per = geometry(fr.shape[1:3], Y.shape[1:3])
+            wm, _den = IM._whiten(np.ascontiguousarray(Y.mean(0), np.float32), c)
+            regs, cnt = _region_folds(wm, per, max(8, round(per)))
+            cnt = np.maximum(cnt, 1)
+            z, shift, flip = score(sum(r[2] for r in regs) / cnt, tabs)
+
+            C = [_chips(r[2] / cnt, tabs, shift, flip) for r in regs]
+            shape = (max(r[0] for r in regs) + 1, max(r[1] for r in regs) + 1)
+            amp, var, syn = np.zeros(shape), np.ones(shape), np.zeros(shape)
+            for (iy, ix, _), ch in zip(regs, C, strict=True):
+                amp[iy, ix] = ch @ true / (true @ true)
+                var[iy, ix] = np.var(ch - amp[iy, ix] * true) + 1e-30
+                syn[iy, ix] = ch[tabs.sync_idx] @ tabs.sync_sign / tabs.sync_idx.size
+            syn_s, var_s = (
+                ndimage.uniform_filter(syn, 3, mode="nearest"),
+                ndimage.uniform_filter(var, 3, mode="nearest"),
+            )
+            oracle = sum(amp[iy, ix] / var[iy, ix] * ch for (iy, ix, _), ch in zip(regs, C, strict=True))
+            sync = sum(max(syn_s[iy, ix], 0.0) / var_s[iy, ix] * ch for (iy, ix, _), ch in zip(regs, C, strict=True))
+            print(
+                f"{rec['source']:9s} k{rec['k']} {an:13s} {len(regs):3d} regions, z {z:5.2f}, payload snr: "
+                f"base {_chip_snr(sum(C), tabs, sign):.2f} oracle {_chip_snr(oracle, tabs, sign):.2f} "
+                f"sync {_chip_snr(sync, tabs, sign):.2f}, "
+                f"amplitude spread (std / mean) {amp.std() / max(amp.mean(), 1e-9):.2f}",
+                flush=True,
+            )
 
 
 def rms(args) -> None:
