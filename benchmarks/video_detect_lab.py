@@ -456,10 +456,34 @@ def frametypes(args) -> None:
             print(f"{rec['source']:9s} k{rec['k']} crf {crf} ({n_i} I) z/snr: " + " | ".join(cells), flush=True)
 
 
+def _flat_limit(a, out, m, how, limit, target):
+    """Limit the mark's RMS on the flat pixels (texture mask at its floor) of one marked plane to ``limit`` grey
+    levels. "flatcap": the whole frame's mark scaled down by the same factor (one gain per frame); "flatmove":
+    only the flat pixels scaled, the textured ones scaled up to keep the frame's RMS at ``target`` (at most
+    2x)."""
+    d = out.astype(np.float64) - a
+    fl = m <= IM.MASK_LO
+    if not fl.any():
+        return out
+    r = float(np.sqrt(np.mean(d[fl] ** 2)))
+    f = min(1.0, limit / r) if r > 0 else 1.0
+    if how == "flatcap":
+        d *= f
+    else:
+        e_flat = float(np.sum(d[fl] ** 2)) * f * f
+        e_tex = float(np.sum(d[~fl] ** 2))
+        want = target * target * d.size
+        k = min(2.0, np.sqrt(max(want - e_flat, 0.0) / e_tex)) if e_tex > 0 else 1.0
+        d[fl] *= f
+        d[~fl] *= max(k, 1.0)
+    return np.clip(np.rint(a + d), 0, 255).astype(a.dtype)
+
+
 def embedvariants(args) -> None:
     """Embedding-side variants on the prepared sources (key 0, strength = the image default times the gain):
-    chip size multiples (chipX), texture mask shapes (mask-sqrt, mask-flat, mask-pow1.5) and amplitude gains
-    (gainX); the clip is marked through video_io.transcode (CRF 18), attacked with H.264 and read at its
+    chip size multiples (chipX), texture mask shapes (mask-sqrt, mask-flat, mask-pow1.5), amplitude gains
+    (gainX) and limits on flat pixels (flatcapF, flatmoveF: _flat_limit, at the video gain); the clip is marked
+    through video_io.transcode (CRF 18), attacked with H.264 and read at its
     nominal geometry (sync z and payload soft SNR of the mean's folded tile)."""
     from provmark import _core
     from provmark.media import video_io as vio
@@ -480,9 +504,14 @@ def embedvariants(args) -> None:
                 target *= float(var[4:])
             elif var.startswith("mask-"):
                 mask = var[5:]
+            flat = None  # flatcapF / flatmoveF: the mark's RMS on mask-floor (flat) pixels limited to F grey levels
+            if var.startswith(("flatcap", "flatmove")):
+                how = "flatcap" if var.startswith("flatcap") else "flatmove"
+                flat = (how, float(var[len(how) :]))
+                target *= pm.video.STRENGTH_GAIN  # on the shipped video amplitude
             se = [0.0, 0]
 
-            def op(frame, idx, chip=chip, target=target, mask=mask, se=se, tile=emb._tile):
+            def op(frame, idx, chip=chip, target=target, mask=mask, se=se, tile=emb._tile, flat=flat):
                 lv = vio.luma_view(frame)
                 a = np.ascontiguousarray(lv.y)
                 m = IM._mask(IM._luma(a))
@@ -493,6 +522,8 @@ def embedvariants(args) -> None:
                 elif mask == "pow1.5":
                     m = (m**1.5).astype(np.float32)
                 out = _core.image_embed_apply(a, m, tile, float(chip), float(target))
+                if flat is not None:
+                    out = _flat_limit(a, out, m, flat[0], flat[1], target)
                 d = out.astype(np.float64) - a
                 se[0] += float((d * d).sum())
                 se[1] += d.size
