@@ -255,8 +255,8 @@ def _with_echo(x: np.ndarray, rate: int, delay_s: float, decay: float) -> np.nda
 
 def test_echo_estimate_and_inverse():
     x = music_like(44100, 8.0, seed=3).astype(np.float64)
-    assert A._echo_estimate(x, 44100) is None  # its 0.25 s beat lies beyond ECHO_DELAY_S
-    for delay_s, decay in ((0.05, 0.3), (0.1, 0.3), (0.15, 0.5)):
+    assert A._echo_estimate(x, 44100) is None  # its 0.25 s beat repeats, but without an echo's dip at 2 d
+    for delay_s, decay in ((0.05, 0.3), (0.1, 0.3), (0.15, 0.5), (0.3, 0.4)):
         y = _with_echo(x, 44100, delay_s, decay)
         d, a = A._echo_estimate(y, 44100)
         assert d == int(delay_s * 44100)

@@ -1092,8 +1092,8 @@ def _presence(
 
 
 # ---- echo: estimated from the cepstrum, undone before a last detection pass ---------------------------------
-ECHO_DELAY_S = (0.02, 0.2)  # delays of the single echo the last pass undoes (music repeats at its beat: 0.21-0.34 s)
-ECHO_MIN_DECAY = 0.15  # weaker echoes are left alone (unmarked music's own cepstral peaks reach about 0.1)
+ECHO_DELAY_S = (0.02, 0.35)  # delays of the single echo the last pass undoes
+ECHO_MIN_DECAY = 0.15  # weaker echoes are left alone
 ECHO_SECONDS = 4.0  # audio read for the estimate
 _ECHO_MAX_DECAY = 0.9  # the inverse filter's feedback gain is capped (stable, and a wrong estimate stays mild)
 
@@ -1102,14 +1102,19 @@ def _echo_estimate(x: np.ndarray, rate: int) -> tuple[int, float] | None:
     """(delay in samples, decay) of the strongest single echo in ``x`` [C, n], or None below ECHO_MIN_DECAY.
 
     An echo y = s + a s(t - d) multiplies the spectrum by 1 + a exp(-i w d), whose log magnitude is
-    a cos(w d) - a^2 / 2 cos(2 w d) + ...: a peak of a / 2 at quefrency d in the power cepstrum (the inverse FFT
-    of the log magnitude spectrum), whatever the music. The log spectra of Hann-windowed segments (four times
-    the longest delay, half-overlapped) of the channel mean over the first ECHO_SECONDS are averaged, so the
-    signal's own cepstrum averages down while the echo's is the same in every segment.
+    a cos(w d) - a^2 / 2 cos(2 w d) + ...: in the power cepstrum (the inverse FFT of the log magnitude spectrum)
+    a peak of a / 2 at quefrency d and a dip of -a^2 / 4 at 2 d, whatever the music. The log spectra of
+    Hann-windowed segments (four times the longest delay, half-overlapped) of the channel mean over the first
+    ECHO_SECONDS are averaged, so the signal's own cepstrum averages down while the echo's is the same in every
+    segment. Music repeating at its beat also makes peaks (0.21-0.34 s on the ETR tracks, up to 0.26), but
+    without the dip: of the 3 largest peaks c, the first whose values at 2 d +- 1 sample reach down to between
+    -2.5 c^2 and -0.5 c^2 and nowhere above +0.5 c^2 counts (echoes: -0.84 to -1.83 c^2; beats: positive, or
+    swinging between -3 and +10 c^2). Within one segment the echo term is weighted by the window's overlap with
+    itself d later, so the decay is 2 c over that overlap.
     """
     m = x[:, : int(ECHO_SECONDS * rate)].mean(axis=0)
     lo, hi = int(ECHO_DELAY_S[0] * rate), int(ECHO_DELAY_S[1] * rate)
-    seg = 1 << math.ceil(math.log2(4 * hi + 1))  # 2 * hi biased the decay low by 0.12 on average
+    seg = 1 << math.ceil(math.log2(4 * hi + 1))
     if m.size < seg:
         return None
     starts = range(0, m.size - seg + 1, seg // 2)
@@ -1117,12 +1122,21 @@ def _echo_estimate(x: np.ndarray, rate: int) -> tuple[int, float] | None:
     logmag = np.zeros(seg // 2 + 1)
     for s0 in starts:
         logmag += np.log(np.abs(np.fft.rfft(m[s0 : s0 + seg] * win)) + 1e-12)
-    cep = np.fft.irfft(logmag / len(starts), n=seg)[lo : hi + 1]
-    k = int(np.argmax(cep))
-    decay = 2.0 * float(cep[k])
-    if not decay >= ECHO_MIN_DECAY:
-        return None
-    return lo + k, min(decay, _ECHO_MAX_DECAY)
+    cep = np.fft.irfft(logmag / len(starts), n=seg)
+    band = cep[lo : hi + 1].copy()
+    for _ in range(3):
+        k = int(np.argmax(band))
+        c1 = float(band[k])
+        if not 2.0 * c1 >= ECHO_MIN_DECAY:
+            return None
+        d = lo + k
+        dip = cep[2 * d - 1 : 2 * d + 2] / (c1 * c1)  # an echo: about -1 at 2 d, 0 beside it
+        if dip.min() <= -0.5 and dip.min() >= -2.5 and dip.max() <= 0.5:
+            # within one window the echo term is weighted by the window's overlap with itself d later
+            overlap = float(np.dot(win[d:], win[:-d]) / np.dot(win, win))
+            return d, min(2.0 * c1 / overlap, _ECHO_MAX_DECAY)
+        band[max(0, k - 2) : k + 3] = -np.inf  # the next peak
+    return None
 
 
 def _deecho(x: np.ndarray, delay: int, decay: float) -> np.ndarray:
@@ -1325,7 +1339,7 @@ def detect(samples: Any, sample_rate: int, key: Any, *, fpr: float = DEFAULT_FPR
     0.2 % steps). details: "offset_s" (where a payload block starts in `samples`, modulo "block_s"),
     "speed", "sync_z", "confidence" (Viterbi agreement), "segments" (presence z per second of input: about
     0 where unmarked, several units where marked), "n_tests" (phases x speeds searched). When nothing decodes
-    and the audio holds a clear echo (20-200 ms, decay >= 0.15, estimated from its cepstrum), the de-echoed audio
+    and the audio holds a clear echo (20-350 ms, decay >= 0.15, estimated from its cepstrum), the de-echoed audio
     is searched again at the nominal speed; details["echo"] = {"delay_s", "decay"} when that decoded.
     CUDA arrays (torch CUDA tensors, CuPy; float32 / float64 / int16) are scored on their device by
     :func:`provmark.gpu_audio.detect_batch` (the same search and decoding, on the device's scores).
