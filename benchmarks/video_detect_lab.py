@@ -53,12 +53,7 @@ def prepare(args) -> None:
 
     if args.gain is not None:
         pm.video.STRENGTH_GAIN = args.gain  # the video strength profile the clips are marked with
-    os.makedirs(args.cache, exist_ok=True)
-    srcs = {}
-    for name, path in vc.find_footage(vc.footage_dir(args.footage), args.sources).items():
-        srcs[name] = vc.prepare(path, os.path.join(args.cache, f"{name}.mp4"), args.seconds)
-    for i, photo in enumerate(vc.photos()[: args.zoompan]):
-        srcs[f"zoompan{i}"] = vc.zoompan(photo, os.path.join(args.cache, f"zoompan{i}.mp4"), args.seconds)
+    srcs = vc.prepared_sources(args.footage, args.sources, args.zoompan, args.seconds, args.cache)
     rng = np.random.default_rng(1234)
     names = args.attacks or ATTACKS
     for sname, src in srcs.items():

@@ -116,11 +116,7 @@ def main() -> None:
     args = ap.parse_args()
 
     work = tempfile.mkdtemp(prefix="pm-video-rob-")
-    srcs = {}
-    for name, path in vc.find_footage(vc.footage_dir(args.footage), args.sources).items():
-        srcs[name] = vc.prepare(path, os.path.join(work, f"{name}.mp4"), args.seconds)
-    for i, photo in enumerate(vc.photos()[: args.zoompan]):
-        srcs[f"zoompan{i}"] = vc.zoompan(photo, os.path.join(work, f"zoompan{i}.mp4"), args.seconds, args.zoompan_size)
+    srcs = vc.prepared_sources(args.footage, args.sources, args.zoompan, args.seconds, work, args.zoompan_size)
     if not srcs:
         raise SystemExit("no footage found: see benchmarks/video_common.py for how to unpack it")
     names = args.attacks or ["identity()", *BAR_99, *BAR_95]

@@ -124,12 +124,7 @@ def main() -> None:
     ap.add_argument("--cache", default="/tmp/pmv-vis-src")
     ap.add_argument("--out", default=None, help="folder for the PNG crops")
     args = ap.parse_args()
-    os.makedirs(args.cache, exist_ok=True)
-    srcs = {}
-    for name, path in vc.find_footage(vc.footage_dir(args.footage), args.sources).items():
-        srcs[name] = vc.prepare(path, os.path.join(args.cache, f"{name}.mp4"), args.seconds)
-    for i, photo in enumerate(vc.photos()[: args.zoompan]):
-        srcs[f"zoompan{i}"] = vc.zoompan(photo, os.path.join(args.cache, f"zoompan{i}.mp4"), args.seconds)
+    srcs = vc.prepared_sources(args.footage, args.sources, args.zoompan, args.seconds, args.cache)
     key = pm.Key.from_bytes(hashlib.sha256(b"visibility").digest())
     for name, src in srcs.items():
         r = clip_report(name, src, key, args.out)
