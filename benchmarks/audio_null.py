@@ -42,7 +42,9 @@ def run(args):
             xw = x[:, s0 : s0 + w].astype(np.float64)
             r = A._detect_core(xw, sr, kb, (1.0,))
             if echo:
-                r = A._echo_pass(r, sr, xw, lambda xw=xw: xw, lambda y, sp, kb=kb: A._detect_core(y, sr, kb, sp))
+                r = A._echo_pass(
+                    r, sr, 1e-6, lambda xw=xw: xw, lambda xw=xw: xw, lambda y, sp, kb=kb: A._detect_core(y, sr, kb, sp)
+                )
             b = r["best"]
             p = A._p_value(b.z, r["n_tests"], b.payload is not None, r["tried"])
             res.append((b.z, p, b.payload is not None and p < 1e-6, r["n_tests"]))

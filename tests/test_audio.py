@@ -283,6 +283,25 @@ def test_echo_regression(monkeypatch):
     assert with_pass.p_value >= without.p_value
 
 
+def test_echo_pass_runs_unless_found():
+    """The echo pass runs when the first search found nothing, including a payload that decoded without enough
+    sync evidence for fpr (measured: a calmrace window decoded at z 4.0 first, then found at z 10.8 after the
+    echo was undone); it counts both searches and keeps the first result unless the second is found."""
+    x = _with_echo(music_like(44100, 8.0, seed=3).astype(np.float64), 44100, 0.1, 0.3)
+    calls = []
+
+    def run(y, speeds):
+        calls.append(speeds)
+        return {"best": A._Candidate(1.0, 0, 3.0, None, 0.0, 0, None), "n_tests": 10, "tried": 2}
+
+    weak = {"best": A._Candidate(1.0, 0, 4.0, PAYLOAD_BYTES, 0.9, 0, None), "n_tests": 25920, "tried": 564}
+    assert A._p_value(4.0, 25920, True, 564) > 1e-6  # decoded, not found (the measured window's figures)
+    r = A._echo_pass(weak, 44100, 1e-6, lambda: x, lambda: x, run)
+    assert calls == [(1.0,)] and r["best"] is weak["best"] and (r["n_tests"], r["tried"]) == (25930, 566)
+    strong = {"best": A._Candidate(1.0, 0, 12.0, PAYLOAD_BYTES, 1.0, 0, None), "n_tests": 25920, "tried": 564}
+    assert A._echo_pass(strong, 44100, 1e-6, lambda: x, lambda: x, run) is strong and len(calls) == 1
+
+
 def test_group_reliability_weights():
     rng = np.random.default_rng(12)  # fixed: pure-noise groups exceed the t threshold by chance (~0.3 %)
     T, ng = A.DEFAULT_LAYOUT.block_cells, 4

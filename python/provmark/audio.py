@@ -1150,26 +1150,28 @@ def _deecho(x: np.ndarray, delay: int, decay: float) -> np.ndarray:
     return y
 
 
-def _echo_pass(r: dict[str, Any], rate: int, head: np.ndarray, clip: Any, run: Any) -> dict[str, Any]:
-    """When nothing decoded and the audio holds a clear echo, search its de-echoed copy at the nominal speed
-    and keep whichever result decoded. An echo smears each cell's energy into the cells it is delayed into; on
-    quiet, want-limited passages that hides the mark (docs/audio.md section 3), and undoing the estimated echo
-    takes it back.
+def _echo_pass(r: dict[str, Any], rate: int, fpr: float, head: Any, clip: Any, run: Any) -> dict[str, Any]:
+    """When the search found nothing (no payload, or one without enough sync evidence for ``fpr``) and the
+    audio holds a clear echo, search its de-echoed copy at the nominal speed and keep that result if it is
+    found. An echo smears each cell's energy into the cells it is delayed into; on quiet, want-limited passages
+    that hides the mark (docs/audio.md section 3), and undoing the estimated echo takes it back.
 
-    head: at least the first ECHO_SECONDS of the audio [C, n] (the estimate reads only those); clip() -> the
+    head() -> at least the first ECHO_SECONDS of the audio [C, n] (the estimate reads only those); clip() -> the
     whole audio, float64 [C, n]; run(y, speeds) -> _detect_core's results on y. Both searches' tests and CRC
     checks count in the returned n_tests and tried (a union bound over the two passes).
     """
-    if r["best"].payload is not None:
+    b = r["best"]
+    if b.payload is not None and _p_value(b.z, r["n_tests"], True, r["tried"]) < fpr:
         return r
-    est = _echo_estimate(head, rate)
+    est = _echo_estimate(head(), rate)
     if est is None:
         return r
     r2 = run(_deecho(clip(), *est), (1.0,))
     counts = {"n_tests": r["n_tests"] + r2["n_tests"], "tried": r["tried"] + r2["tried"]}
-    if r2["best"].payload is None:
-        return {**r, **counts}
-    return {**r2, **counts, "echo": est}
+    b2 = r2["best"]
+    if b2.payload is not None and _p_value(b2.z, counts["n_tests"], True, counts["tried"]) < fpr:
+        return {**r2, **counts, "echo": est}
+    return {**r, **counts}
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -1338,9 +1340,9 @@ def detect(samples: Any, sample_rate: int, key: Any, *, fpr: float = DEFAULT_FPR
     Searches every block phase (10 ms steps) and playback speeds within +-2 % (+-5 % with speed_search=True,
     0.2 % steps). details: "offset_s" (where a payload block starts in `samples`, modulo "block_s"),
     "speed", "sync_z", "confidence" (Viterbi agreement), "segments" (presence z per second of input: about
-    0 where unmarked, several units where marked), "n_tests" (phases x speeds searched). When nothing decodes
+    0 where unmarked, several units where marked), "n_tests" (phases x speeds searched). When nothing is found
     and the audio holds a clear echo (20-350 ms, decay >= 0.15, estimated from its cepstrum), the de-echoed audio
-    is searched again at the nominal speed; details["echo"] = {"delay_s", "decay"} when that decoded.
+    is searched again at the nominal speed; details["echo"] = {"delay_s", "decay"} when that found the mark.
     CUDA arrays (torch CUDA tensors, CuPy; float32 / float64 / int16) are scored on their device by
     :func:`provmark.gpu_audio.detect_batch` (the same search and decoding, on the device's scores).
     """
@@ -1367,7 +1369,9 @@ def _detect(samples: Any, sample_rate: int, key: Any, *, fpr: float, speed_searc
         raise ValueError(f"detect: need at least {need} samples ({need / rate:.3f} s) at {rate} Hz, got {x.shape[1]}")
     speeds = SPEEDS_SEARCH if speed_search else SPEEDS_DEFAULT
     r = _detect_core(x, rate, kb, speeds, layout=layout, fpr=fpr, impl=impl)
-    r = _echo_pass(r, rate, x, lambda: x, lambda y, s: _detect_core(y, rate, kb, s, layout=layout, fpr=fpr, impl=impl))
+    r = _echo_pass(
+        r, rate, fpr, lambda: x, lambda: x, lambda y, s: _detect_core(y, rate, kb, s, layout=layout, fpr=fpr, impl=impl)
+    )
     return _detection(r, rate, fpr, layout)
 
 

@@ -489,16 +489,15 @@ def _detect_slice(cl: _Clips, rate: int, kb: bytes, speeds: tuple[float, ...], f
         steps = {b: runs[b].refinement(cl.n) for b in active}
     out = []
     for b in range(B):
-        r = runs[b].result(an0[b])
-        if r["best"].payload is None:  # the echo pass (audio._echo_pass) reads host copies and runs on the host
-            head = _host_clip(cl, b, min(cl.n, int(audio.ECHO_SECONDS * rate)), st)
-            r = audio._echo_pass(
-                r,
-                rate,
-                head,
-                lambda b=b: _host_clip(cl, b, cl.n, st),
-                lambda y, sp: audio._detect_core(y, rate, kb, sp, fpr=fpr),
-            )
+        # the echo pass (audio._echo_pass) reads host copies of the clip and searches on the host
+        r = audio._echo_pass(
+            runs[b].result(an0[b]),
+            rate,
+            fpr,
+            lambda b=b: _host_clip(cl, b, min(cl.n, int(audio.ECHO_SECONDS * rate)), st),
+            lambda b=b: _host_clip(cl, b, cl.n, st),
+            lambda y, sp: audio._detect_core(y, rate, kb, sp, fpr=fpr),
+        )
         out.append(audio._detection(r, rate, fpr))
     return out
 
