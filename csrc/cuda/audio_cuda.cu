@@ -373,6 +373,17 @@ __device__ double clip_sample(const ClipView& x, long long b, long long c, long 
                      static_cast<std::size_t>(b * x.stride_b + c * x.stride_c + i * x.stride_t));
 }
 
+// Every thread's v summed by thread 0 in thread order (deterministic, the host reference's order); the sum
+// is valid in thread 0 only. part: kThreads doubles of shared memory.
+__device__ double ordered_block_sum(double v, double* part) {
+  part[threadIdx.x] = v;
+  __syncthreads();
+  double sum = 0.0;
+  if (threadIdx.x == 0)
+    for (unsigned k = 0; k < blockDim.x; ++k) sum += part[k];
+  return sum;
+}
+
 // Block (cell t, clip b): band energies summed over the cell's frames and channels, and the signal's energy
 // over the cell's span.
 __global__ void embed_energy_kernel(EmbedDev d) {
@@ -395,13 +406,8 @@ __global__ void embed_energy_kernel(EmbedDev d) {
         const double v = clip_sample(d.x, b, c, t * span + j);
         e += v * v;
       }
-    part[threadIdx.x] = e;
-    __syncthreads();
-    if (threadIdx.x == 0) {
-      double sum = 0.0;
-      for (unsigned k = 0; k < blockDim.x; ++k) sum += part[k];
-      esum = sum;
-    }
+    const double sum = ordered_block_sum(e, part);
+    if (threadIdx.x == 0) esum = sum;
   }
   for (int i = 0; i < d.ch; ++i)
     for (int c = 0; c < d.C; ++c) {
@@ -517,13 +523,8 @@ __global__ void embed_used_kernel(EmbedDev d) {
       acc += v * v;
     }
   }
-  part[threadIdx.x] = acc;
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    double sum = 0.0;
-    for (unsigned k = 0; k < blockDim.x; ++k) sum += part[k];
-    d.dist[b * d.ncells + t] = sum;
-  }
+  const double sum = ordered_block_sum(acc, part);
+  if (threadIdx.x == 0) d.dist[b * d.ncells + t] = sum;
 }
 
 // Thread per output sample: x + the two overlapping frames' change (in hop 0 of a continued stream: the
