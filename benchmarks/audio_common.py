@@ -118,3 +118,15 @@ def snr_db(x: np.ndarray, y: np.ndarray) -> float:
     x = np.asarray(x, dtype=np.float64)
     d = np.asarray(y, dtype=np.float64) - x
     return float(10 * np.log10(np.sum(x * x) / max(np.sum(d * d), 1e-30)))
+
+
+def cell_energies(x: np.ndarray, d: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray]:
+    """Energies of the signal ``x`` and of the mark ``d`` ([C, n]) over each hop-aligned 40 ms cell of the
+    audio format (channels summed): what the local SNR per cell compares."""
+    import provmark.audio as A
+
+    span = A.DEFAULT_LAYOUT.cell_hops * A.hop_length(sr)
+    nc = x.shape[1] // span
+    ex = (x[:, : nc * span].reshape(x.shape[0], nc, span) ** 2).sum(axis=(0, 2))
+    ed = (d[:, : nc * span].reshape(x.shape[0], nc, span) ** 2).sum(axis=(0, 2))
+    return ex, ed

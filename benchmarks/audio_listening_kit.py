@@ -26,7 +26,7 @@ import wave
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from audio_common import music_tracks, speech_tracks
+from audio_common import cell_energies, music_tracks, speech_tracks
 
 PASSAGE_S = 5.0
 FADE_S = 0.02
@@ -77,13 +77,8 @@ def _passages(x: np.ndarray, sr: int) -> dict[str, int]:
 
 def _snr(x: np.ndarray, d: np.ndarray, sr: int) -> tuple[float, float]:
     """SNR of the whole passage and of its quietest 40 ms cell that is not silence, dB."""
-    import provmark.audio as A
-
     whole = 10 * np.log10(np.sum(x * x) / max(np.sum(d * d), 1e-30))
-    span = A.DEFAULT_LAYOUT.cell_hops * A.hop_length(sr)
-    nc = x.shape[1] // span
-    ex = (x[:, : nc * span].reshape(x.shape[0], nc, span) ** 2).sum(axis=(0, 2))
-    ed = (d[:, : nc * span].reshape(x.shape[0], nc, span) ** 2).sum(axis=(0, 2))
+    ex, ed = cell_energies(x, d, sr)
     live = ex > 1e-6 * ex.max()
     cells = 10 * np.log10(ex[live] / np.maximum(ed[live], 1e-30))
     return float(whole), float(cells[np.argmin(ex[live])])

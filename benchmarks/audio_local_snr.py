@@ -20,7 +20,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from audio_common import music_tracks, speech_tracks
+from audio_common import cell_energies, music_tracks, speech_tracks
 
 
 def main() -> None:
@@ -41,10 +41,7 @@ def main() -> None:
     for name, x, sr in music_tracks(min_seconds=20)[: args.tracks] + speech_tracks(args.speech, seconds=40):
         x = x[:, : 40 * sr].astype(np.float64)
         d = A.embed(x, sr, 1234, key) - x
-        span = A.DEFAULT_LAYOUT.cell_hops * A.hop_length(sr)
-        nc = x.shape[1] // span
-        ex = (x[:, : nc * span].reshape(x.shape[0], nc, span) ** 2).sum(axis=(0, 2))
-        ed = (d[:, : nc * span].reshape(x.shape[0], nc, span) ** 2).sum(axis=(0, 2))
+        ex, ed = cell_energies(x, d, sr)
         live = ex > 1e-6 * ex.max()
         loc = 10 * np.log10(ex[live] / np.maximum(ed[live], 1e-30))
         quiet = ex[live] <= np.percentile(ex[live], 10)
