@@ -1108,9 +1108,9 @@ def _echo_estimate(x: np.ndarray, rate: int) -> tuple[int, float] | None:
     ECHO_SECONDS are averaged, so the signal's own cepstrum averages down while the echo's is the same in every
     segment. Music repeating at its beat also makes peaks (0.21-0.34 s on the ETR tracks, up to 0.26), but
     without the dip: of the 3 largest peaks c, the first whose values at 2 d +- 1 sample reach down to between
-    -2.5 c^2 and -0.5 c^2 and nowhere above +0.5 c^2 counts (echoes: -0.84 to -1.83 c^2; beats: positive, or
-    swinging between -3 and +10 c^2). Within one segment the echo term is weighted by the window's overlap with
-    itself d later, so the decay is 2 c over that overlap.
+    -2.5 c^2 and -0.5 c^2 and nowhere above +0.5 c^2 counts (echoes: -0.78 to -1.94 c^2; beats: positive, or
+    swinging between -3 and +10.5 c^2; benchmarks/audio_echo_estimate.py). Within one segment the echo term is
+    weighted by the window's overlap with itself d later, so the decay is 2 c over that overlap.
     """
     m = x[:, : int(ECHO_SECONDS * rate)].mean(axis=0)
     lo, hi = int(ECHO_DELAY_S[0] * rate), int(ECHO_DELAY_S[1] * rate)
