@@ -133,14 +133,14 @@ def zoompan(photo: str, dst: str, seconds: float, size: str = "1280x720", fps: i
 
 
 def prepared_sources(
-    footage: str | None, names: list[str] | None, zoompan: int, seconds: float, cache: str, size: str = "1280x720"
+    footage: str | None, names: list[str] | None, n_zoompan: int, seconds: float, cache: str, size: str = "1280x720"
 ) -> dict[str, str]:
-    """name -> the near-lossless 'upload' of each footage clip found (``prepare``) and of ``zoompan`` pan-and-zoom
-    clips over the first photos (``zoompan``), written to ``cache``."""
+    """name -> the near-lossless 'upload' of each footage clip found (``prepare``) and of ``n_zoompan``
+    pan-and-zoom clips over the first photos (``zoompan``), written to ``cache``."""
     os.makedirs(cache, exist_ok=True)
     srcs = {}
     for name, path in find_footage(footage_dir(footage), names).items():
         srcs[name] = prepare(path, os.path.join(cache, f"{name}.mp4"), seconds)
-    for i, photo in enumerate(photos()[:zoompan]):
+    for i, photo in enumerate(photos()[:n_zoompan]):
         srcs[f"zoompan{i}"] = zoompan(photo, os.path.join(cache, f"zoompan{i}.mp4"), seconds, size)
     return srcs

@@ -11,7 +11,8 @@ planes; the mark is the exact difference (before any encoder). Reported per clip
   (temporal standard deviation of each static block's mean mark: a block's brightness going up and down from
   frame to frame), mean and largest;
 * PNG crops (`--out`): the flattest 192 x 192 square of one frame, shown 2x: source | marked | mark x 16 +
-  128, and the same square in the pipeline's own H.264 CRF 18 file, to look at.
+  128, and the same square in the pipeline's own H.264 CRF 18 file, to look at; with `--scales 1 0.7 0.5`
+  also the square unmarked and with the mark times each scale (NAME_scales.png).
 
     python benchmarks/video_visibility.py --footage /tmp/footage --sources megamind vtest city bikes \\
         --zoompan 1 --out /tmp/pmv-vis
@@ -61,7 +62,7 @@ def _crop_png(path: str, panels: list[np.ndarray]) -> None:
     Image.fromarray(row).resize((row.shape[1] * 2, row.shape[0] * 2), Image.NEAREST).save(path)
 
 
-def clip_report(name: str, src: str, key: pm.Key, out: str | None) -> dict:
+def clip_report(name: str, src: str, key: pm.Key, out: str | None, scales: list[float]) -> dict:
     ys, _fps = _luma_planes(src)
     h, w = ys[0].shape
     emb = pm.video.FrameEmbedder(w, h, 0x0123456789ABCDEF, key)
@@ -111,6 +112,11 @@ def clip_report(name: str, src: str, key: pm.Key, out: str | None) -> dict:
         panels = [ys[t][sl], marked[t][sl], amp, fys[t][sl]]
         _crop_png(os.path.join(out, f"{name}.png"), panels)
         rep["png"] = os.path.join(out, f"{name}.png")
+        if scales:  # the same crop with the mark scaled: which amplitude is still visible on flat areas?
+            crops = [ys[t][sl]] + [np.clip(np.rint(ys[t][sl] + k * D[t][sl]), 0, 255).astype(np.uint8) for k in scales]
+            _crop_png(os.path.join(out, f"{name}_scales.png"), crops)
+            flat_rms = np.sqrt(np.mean(D[t][sl][flat_now[sl]] ** 2)) if flat_now[sl].any() else float("nan")
+            rep["scales"] = ", ".join(f"x{k:g}: flat RMS {k * flat_rms:.2f}" for k in scales)
         rep["crop"] = f"frame {t}, y {cy}..{cy + s}, x {cx}..{cx + s}, flat share {float(flat_now[sl].mean()):.2f}"
     return rep
 
@@ -123,11 +129,18 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--cache", default="/tmp/pmv-vis-src")
     ap.add_argument("--out", default=None, help="folder for the PNG crops")
+    ap.add_argument(
+        "--scales",
+        nargs="*",
+        type=float,
+        default=[],
+        help="also write NAME_scales.png: the crop unmarked, then with the mark times each scale",
+    )
     args = ap.parse_args()
     srcs = vc.prepared_sources(args.footage, args.sources, args.zoompan, args.seconds, args.cache)
     key = pm.Key.from_bytes(hashlib.sha256(b"visibility").digest())
     for name, src in srcs.items():
-        r = clip_report(name, src, key, args.out)
+        r = clip_report(name, src, key, args.out, args.scales)
         print(
             f"{r['clip']:9s} {r['size']:9s} {r['frames']:3d} frames: mark PSNR {r['psnr']:.2f} dB; "
             f"flat {100 * r['flat_share']:.1f} % of pixels, mark RMS there {r['flat_rms']:.2f} "
@@ -138,7 +151,8 @@ def main() -> None:
                 if "block_flicker_mean" in r
                 else ""
             )
-            + (f"; {r['png']} ({r['crop']})" if "png" in r else ""),
+            + (f"; {r['png']} ({r['crop']})" if "png" in r else "")
+            + (f"; scaled marks in the crop: {r['scales']}" if "scales" in r else ""),
             flush=True,
         )
 
