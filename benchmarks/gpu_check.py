@@ -259,6 +259,9 @@ def _parity_steps(torch, img, big, key, pl, dev, host, fr, maxdiff):  # type: ig
         ref = image.LumaEmbedder(w, h, pl, key, informed="off").mark(yg)
         yield "embed nv12 Y plane (LSB)", maxdiff(got[:h], ref), 1
         yield "nv12 chroma untouched", maxdiff(got[h:], nv12[h:]), 0
+        got = host(gpu.LumaEmbedder(w, h, pl, key, flat_rms=0.4).mark(dev(nv12), plane=True))
+        ref = image.LumaEmbedder(w, h, pl, key, informed="off", flat_rms=0.4).mark(yg)
+        yield "embed nv12 Y plane, flat limit (LSB)", maxdiff(got[:h], ref), 1
 
     def detect():
         marked = image.embed(big, pl, key)

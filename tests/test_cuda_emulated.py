@@ -211,7 +211,9 @@ class EmulatedDevice:
             self.plane_copies += 1
         dst[...] = _plane(src, dst.shape, dst.dtype)
 
-    def embed(self, v: Any, o: Any, tiles: np.ndarray, chip: float, target: float, stream: int = 0) -> None:
+    def embed(
+        self, v: Any, o: Any, tiles: np.ndarray, chip: float, target: float, stream: int = 0, flat_rms: float = 0.0
+    ) -> None:
         self.calls.append("embed")
         x, y = _frames_of(v), _frames_of(o)
         meta = self.meta[id(v)]
@@ -220,7 +222,9 @@ class EmulatedDevice:
         for i in range(n):
             m = image._ref_mask(lum[i])
             d = m * image._ref_pattern(h, w, tiles[i], chip)
-            d *= np.float32(target / max(float(np.sqrt(np.mean(d.astype(np.float64) ** 2))), 1e-9))
+            flat = image._ref_mask_floor(m)
+            gf, gr = image._ref_flat_gains(d, flat, target, flat_rms)
+            d *= np.where(flat, np.float32(gf), np.float32(gr))
             u = _units(v, x[i], meta)
             marked = image._ref_apply(np.ascontiguousarray(u if c > 1 else u[..., 0]), d)
             if c == 1:
@@ -324,6 +328,9 @@ def test_luma_embedder_planes(emu: EmulatedDevice, key: pm.Key, rng: np.random.G
     cpu = image.LumaEmbedder(w, h, 3, key, informed="off")
     assert lsb(out.a[:h], cpu.mark(y)) <= 1
     np.testing.assert_array_equal(out.a[h:], chroma)
+    limited = gpu.LumaEmbedder(w, h, 3, key, flat_rms=0.4).mark(Emu(nv12), plane=True)
+    ref = image.LumaEmbedder(w, h, 3, key, informed="off", flat_rms=0.4).mark(y)
+    assert lsb(limited.a[:h], ref) <= 1 and not np.array_equal(ref, cpu.mark(y))  # the limit binds on the sky
     v10 = (y.astype(np.uint16) * 4 + 3).astype(np.uint16)
     p010 = np.concatenate([v10 << 6, chroma.astype(np.uint16) << 6])
     out = emb.mark(Emu(p010), plane=True, bit_depth=10, shift=6)

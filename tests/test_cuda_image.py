@@ -243,6 +243,12 @@ def test_luma_embedder_nv12_and_p010(key: pm.Key, rng: np.random.Generator) -> N
     t = dev(nv12)
     emb.mark(t, plane=True, out=t)
     assert lsb_diff(host(t)[:h], cpu.mark(y))[0] <= 1
+    # the flat limit (the video profile's): two gains per frame, picked per pixel
+    ref = image.LumaEmbedder(w, h, pl, key, informed="off", flat_rms=0.4).mark(y)
+    for out in (None, "in place"):
+        t = dev(nv12)
+        got = gpu.LumaEmbedder(w, h, pl, key, flat_rms=0.4).mark(t, plane=True, out=t if out else None)
+        assert lsb_diff(host(got)[:h], ref)[0] <= 1
 
 
 @pytest.mark.parametrize("name", list(PHOTOS))

@@ -427,6 +427,32 @@ def test_luma_embedder_high_bit_depth(key: pm.Key) -> None:
         emb.mark(np.full((512, 512), 1024, np.uint16), bit_depth=10)
 
 
+def test_luma_embedder_flat_limit(key: pm.Key, monkeypatch: pytest.MonkeyPatch) -> None:
+    """flat_rms moves the mark off flat pixels onto textured ones (native = numpy reference path, 1 LSB); the
+    detector reads it as before."""
+    moon = (skimage.data.moon().astype(np.float32) * np.float32(0.8) + np.float32(20)).astype(np.uint8)
+    flat = pm.image._ref_mask_floor(pm.image._ref_mask(pm.image._ref_luma(moon)))
+    plain = pm.image.LumaEmbedder(512, 512, PAYLOAD, key, informed="off")
+    limited = pm.image.LumaEmbedder(512, 512, PAYLOAD, key, informed="off", flat_rms=0.7)
+    assert plain.flat_rms is None and limited.flat_rms == 0.7
+    a, b = plain.mark(moon).astype(np.float64) - moon, limited.mark(moon).astype(np.float64) - moon
+
+    def rms(v: np.ndarray) -> float:
+        return float(np.sqrt(np.mean(v**2)))
+
+    assert rms(a[flat]) > 1.2 and rms(b[flat]) < 0.85  # 0.7 before rounding to grey levels
+    assert rms(b[~flat]) > 1.15 * rms(a[~flat]) and rms(b) == pytest.approx(rms(a), rel=0.05)
+    det = pm.image.detect(limited.mark(moon), key)
+    assert det.found and det.payload == PAYLOAD
+    native = limited.mark(moon)
+    monkeypatch.setattr(pm.image, "_NATIVE", False)
+    diff = np.abs(limited.mark(moon).astype(int) - native)
+    assert diff.max() <= 1 and diff.mean() < 1e-3
+    for bad, err in ((0.0, ValueError), (float("nan"), ValueError), ("0.7", TypeError), (True, TypeError)):
+        with pytest.raises(err, match="flat_rms"):
+            pm.image.LumaEmbedder(512, 512, PAYLOAD, key, flat_rms=bad)
+
+
 def test_luma_embedder_bad_input(key: pm.Key) -> None:
     emb = pm.image.LumaEmbedder(128, 96, PAYLOAD, key)
     with pytest.raises(ValueError, match="shape"):

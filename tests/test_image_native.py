@@ -184,6 +184,44 @@ def test_fused_embed_matches_unfused_reference(photo: np.ndarray, simd: str) -> 
             np.testing.assert_array_equal(out[..., 3], a2[..., 3])
 
 
+def test_fused_flat_limit(simd: str) -> None:
+    """flat_rms: the flat pixels (mask quantised to 0) get the gain that brings their RMS to the limit, the others
+    the gain that keeps the total RMS at the target, within [g, 2 g]; as the numpy reference (_ref_flat_gains)."""
+    moon = skimage.data.moon()[:301, :437].astype(np.float32)  # 60 % flat pixels; kept off 0 and 1 (no clipping)
+    cases = {
+        "moon": (moon * np.float32(0.8) + np.float32(20)) / np.float32(255),
+        # one textured patch in a flat frame: the textured gain reaches its cap of 2 g
+        "patch": np.pad(moon[100:160, 100:180], ((120, 121), (180, 177)), constant_values=100.0) / np.float32(255),
+    }
+    tile = np.random.default_rng(9).normal(size=(32, 32)).astype(np.float32)
+    for name, y in cases.items():
+        y = np.ascontiguousarray(y)
+        q = _core.image_embed_analyse(y)[0]
+        flat = q == 0
+        d = (1.0 + q.astype(np.float32) / np.float32(21845)) * pmi._ref_pattern(*y.shape, tile, 2.3)
+        plain = _core.image_embed_fused(y, q, tile, 2.3, 1.75)
+        g = 1.75 / float(np.sqrt(np.mean(d.astype(np.float64) ** 2)))
+        flat_plain = g * float(np.sqrt(np.mean(d[flat].astype(np.float64) ** 2)))
+        assert 0.2 < flat.mean() < 0.99 and flat_plain > 1.0, name
+        for limit in (0.7, 0.3):
+            out = _core.image_embed_fused(y, q, tile, 2.3, 1.75, limit)
+            delta = (out.astype(np.float64) - y) * 255.0
+            gf, gr = pmi._ref_flat_gains(d, flat, 1.75, limit)
+            np.testing.assert_allclose(delta, d * np.where(flat, gf, gr), rtol=0, atol=2e-3)
+            assert np.sqrt(np.mean(delta[flat] ** 2)) == pytest.approx(limit, rel=1e-3)
+            assert g < gr <= 2 * g * (1 + 1e-9)
+            total = np.sqrt(np.mean(delta**2))
+            if name == "moon":  # the energy moved to the textured pixels: the total RMS kept
+                assert gr < 2 * g * 0.999 and total == pytest.approx(1.75, rel=1e-3)
+            else:  # capped: the total falls short
+                assert gr == pytest.approx(2 * g, rel=1e-6) and total < 1.75 * 0.99
+        # a limit above the flat pixels' RMS changes nothing
+        np.testing.assert_array_equal(_core.image_embed_fused(y, q, tile, 2.3, 1.75, flat_plain * 1.01), plain)
+    for bad in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="flat_rms"):
+            _core.image_embed_fused(y, q, tile, 2.3, 1.75, bad)
+
+
 def test_fused_analyse_working_planes(photo: np.ndarray, simd: str) -> None:
     y = _core.image_luma(photo)
     m = _core.image_mask(y)

@@ -255,8 +255,13 @@ def test_frames_share_one_prepared_embedder(tmp_path, key):
     emb = pm.video.FrameEmbedder(W, H, PAYLOAD, key)
     prepared = emb._marker.embedder
     assert isinstance(prepared, pm.image.LumaEmbedder) and prepared.informed == pm.video.INFORMED
-    # the video strength profile: strength 1 is STRENGTH_GAIN times the image engine's amplitude
-    ref = pm.image.LumaEmbedder(W, H, PAYLOAD, key, pm.video.STRENGTH_GAIN, informed=pm.video.INFORMED)
+    # the video strength profile: strength 1 is STRENGTH_GAIN times the image engine's amplitude, with the mark
+    # on flat pixels limited to FLAT_RMS (both scale with the strength)
+    assert prepared.flat_rms == pm.video.FLAT_RMS
+    assert pm.video.FrameEmbedder(W, H, PAYLOAD, key, strength=2.0)._marker.embedder.flat_rms == 2 * pm.video.FLAT_RMS
+    ref = pm.image.LumaEmbedder(
+        W, H, PAYLOAD, key, pm.video.STRENGTH_GAIN, informed=pm.video.INFORMED, flat_rms=pm.video.FLAT_RMS
+    )
     grey = [np.ascontiguousarray(f[..., 1]) for f in frames[:3]]
     assert all(np.array_equal(emb.push(g), ref.mark(g)) for g in grey)
     assert emb._marker.embedder is prepared

@@ -322,7 +322,7 @@ void register_gpu(py::module_& m) {
   m.def(
       "cuda_image_embed",
       [](const pc::FrameView& in, const pc::FrameView& out, const py::array& tiles_any, double chip,
-         double target_rms, std::uintptr_t stream) {
+         double target_rms, std::uintptr_t stream, double flat_rms) {
         if (!py::isinstance<py::array_t<float>>(tiles_any))
           throw py::type_error("cuda_image_embed: tiles must be float32");
         const auto tiles = py::reinterpret_borrow<py::array>(tiles_any);
@@ -337,11 +337,14 @@ void register_gpu(py::module_& m) {
                         "cuda_image_embed"));
         p.chip = chip;
         p.target_rms = target_rms;
+        p.flat_rms = flat_rms;
         py::gil_scoped_release release;
         pc::embed(p, stream);
       },
       py::arg("frames"), py::arg("out"), py::arg("tiles"), py::arg("chip"), py::arg("target_rms"),
-      py::arg("stream") = 0, "Mark N frames into `out` (may be `frames` itself); queued, not synchronised.");
+      py::arg("stream") = 0, py::arg("flat_rms") = 0.0,
+      "Mark N frames into `out` (may be `frames` itself); queued, not synchronised. flat_rms > 0: the flat "
+      "pixels' limit, as image_embed_fused.");
   m.def(
       "cuda_copy_to_device",
       [](std::uintptr_t dst, const py::array& src, std::uintptr_t stream) {

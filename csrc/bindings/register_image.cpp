@@ -260,7 +260,7 @@ F32 image_luma_work(const py::array& img, py::ssize_t work_h, py::ssize_t work_w
 }
 
 py::array image_embed_fused(const py::array& img, const py::array& mask_any, const py::array& tile_any,
-                            double chip, double target_rms) {
+                            double chip, double target_rms, double flat_rms) {
   const ImageBatch b = batch_of(img, false, "image_embed_fused");
   if (!py::isinstance<py::array_t<uint16_t>>(mask_any))
     throw py::type_error("image_embed_fused: mask_q must be uint16 (from image_embed_analyse), got " +
@@ -285,6 +285,7 @@ py::array image_embed_fused(const py::array& img, const py::array& mask_any, con
   p.tile = tile.data();
   p.chip = chip;
   p.target_rms = target_rms;
+  p.flat_rms = flat_rms;
   {
     py::gil_scoped_release release;
     embed_apply_fused(p);
@@ -391,9 +392,11 @@ void register_image(py::module_& m) {
         "Luma of one picture [H, W(, C)] area-resampled to float32 [work_h, work_w] in one pass (equals "
         "image_resample(image_luma(image), work_h, work_w)).");
   m.def("image_embed_fused", &image_embed_fused, py::arg("image"), py::arg("mask_q"), py::arg("tile"),
-        py::arg("chip"), py::arg("target_rms"),
+        py::arg("chip"), py::arg("target_rms"), py::arg("flat_rms") = 0.0,
         "Pass B of the fused embedder: add gain * mask * tiled pattern to the colour channels of one picture "
-        "(same shape and dtype out); equals image_embed_apply with the dequantised mask.");
+        "(same shape and dtype out); equals image_embed_apply with the dequantised mask. flat_rms > 0 limits "
+        "the delta's RMS on flat pixels (mask_q == 0) to flat_rms grey levels and moves their share to the "
+        "textured ones (at most 2x their gain; image_math.h flat_gains).");
   m.def("image_pattern", &image_pattern, py::arg("tile"), py::arg("height"), py::arg("width"),
         py::arg("chip"), py::arg("mask") = py::none(),
         "(mask * tiled pattern float32 [height, width], its RMS); mask None means 1.");

@@ -15,9 +15,13 @@ constexpr int kTile = 32;  // chips per tile side
 constexpr int kBins = 4;   // folding bins per chip
 constexpr float kLumaR = 0.299f, kLumaG = 0.587f, kLumaB = 0.114f;
 constexpr float kMaskLo = 1.0f, kMaskHi = 4.0f;  // texture mask clip (grey levels)
-constexpr int kMaskInner = 1;                    // box radius of the local mean the mask subtracts (3x3)
-constexpr int kMaskOuter = 3;                    // box radius of the mask's averaging window (7x7)
-constexpr double kGaussTruncate = 3.0;           // Gaussian kernels end at 3 sigma (as scipy's truncate=3)
+// Quantisation of the texture mask (values in [kMaskLo, kMaskHi] = [1, 4]) to uint16 between the two
+// full-resolution passes of the fused embedder: q = round((m - 1) * kMaskQ), m = 1 + q / kMaskQ
+// (3 * 21845 = 65535, so the whole range is used; step 4.6e-5 grey levels).
+constexpr float kMaskQ = 21845.0f;
+constexpr int kMaskInner = 1;           // box radius of the local mean the mask subtracts (3x3)
+constexpr int kMaskOuter = 3;           // box radius of the mask's averaging window (7x7)
+constexpr double kGaussTruncate = 3.0;  // Gaussian kernels end at 3 sigma (as scipy's truncate=3)
 
 // Pixel element types the kernels accept.
 enum class PixelType : int { kU8 = 0, kF32 = 1, kF64 = 2 };

@@ -9,6 +9,7 @@
 
 #include "core/image_embed.h"
 #include "core/image_kernels_isa.h"
+#include "core/image_math.h"
 #include "core/parallel.h"
 #include "core/simd.h"
 
@@ -237,6 +238,8 @@ void embed_apply_fused(const FusedApplyParams& p) {
     throw InvalidArgument("image embed_apply_fused: chip must be > 0");
   if (!(p.target_rms >= 0.0) || !std::isfinite(p.target_rms))
     throw InvalidArgument("image embed_apply_fused: target_rms must be >= 0");
+  if (!(p.flat_rms >= 0.0) || !std::isfinite(p.flat_rms))
+    throw InvalidArgument("image embed_apply_fused: flat_rms must be >= 0");
   const std::size_t h = p.in.height, w = p.in.width;
   const ImageKernels& k = image_kernels();
   // tile rows interpolated along x once: prow[j] = row j of the tile at every column (j = kTile wraps to 0)
@@ -253,32 +256,57 @@ void embed_apply_fused(const FusedApplyParams& p) {
   std::vector<int> row_lo(h);
   std::vector<float> row_fr(h);
   for (std::size_t r = 0; r < h; ++r) chip_coord(static_cast<int>(r), p.chip, &row_lo[r], &row_fr[r]);
-  // energy per row (fixed reduction order: deterministic for any thread count)
-  std::vector<double> row_energy(h, 0.0);
+  // energy per row, and with a flat limit the flat pixels' energy and count (fixed reduction order:
+  // deterministic for any thread count)
+  const bool flat = p.flat_rms > 0.0;
+  std::vector<double> row_energy(h, 0.0), row_floor(flat ? h : 0, 0.0);
+  std::vector<std::size_t> row_floor_n(flat ? h : 0, 0);
   parallel_for(h, kApplyGrain, [&](std::size_t b, std::size_t e) {
     std::vector<float> d(w);
     for (std::size_t r = b; r < e; ++r) {
       const int lo = row_lo[r];
-      row_energy[r] = k.pattern_row(p.mask_q + r * w, nullptr, prow.data() + lo * w,
-                                    prow.data() + (lo + 1) * w, row_fr[r], w, d.data());
+      const uint16_t* q = p.mask_q + r * w;
+      row_energy[r] =
+          k.pattern_row(q, nullptr, prow.data() + lo * w, prow.data() + (lo + 1) * w, row_fr[r], w, d.data());
+      if (flat) {
+        double fe = 0.0;
+        std::size_t fn = 0;
+        for (std::size_t x = 0; x < w; ++x)
+          if (q[x] == 0) {
+            fe += static_cast<double>(d[x]) * d[x];
+            ++fn;
+          }
+        row_floor[r] = fe;
+        row_floor_n[r] = fn;
+      }
     }
   });
-  double energy = 0.0;
+  double energy = 0.0, floor_energy = 0.0;
+  std::size_t floor_n = 0;
   for (double e : row_energy) energy += e;
-  const double rms = std::sqrt(energy / static_cast<double>(h * w));
-  const double gain = rms > 1e-12 ? p.target_rms / rms : 0.0;
-  if (p.gain != nullptr) *p.gain = gain;
-  const float g = static_cast<float>(gain);
+  for (double e : row_floor) floor_energy += e;
+  for (std::size_t c : row_floor_n) floor_n += c;
+  double g_floor = 0.0, g_rest = 0.0;
+  flat_gains(energy, floor_energy, static_cast<double>(floor_n), static_cast<double>(h * w), p.target_rms,
+             p.flat_rms, &g_floor, &g_rest);
+  if (p.gain != nullptr) *p.gain = g_rest;
+  if (p.gain_flat != nullptr) *p.gain_flat = g_floor;
+  const bool two = g_floor != g_rest;
+  const float gf = static_cast<float>(g_floor), gr = static_cast<float>(g_rest);
   const std::size_t row_bytes = w * p.in.pixel_stride() * elem_size(p.in.type);
   const int type = static_cast<int>(p.in.type), ps = static_cast<int>(p.in.pixel_stride());
   parallel_for(h, kApplyGrain, [&](std::size_t b, std::size_t e) {
     std::vector<float> d(w), scratch(4 * w);
     for (std::size_t r = b; r < e; ++r) {
       const int lo = row_lo[r];
-      k.pattern_row(p.mask_q + r * w, nullptr, prow.data() + lo * w, prow.data() + (lo + 1) * w, row_fr[r], w,
-                    d.data());
+      const uint16_t* q = p.mask_q + r * w;
+      k.pattern_row(q, nullptr, prow.data() + lo * w, prow.data() + (lo + 1) * w, row_fr[r], w, d.data());
+      if (two) {  // per-pixel gain, then applied with gain 1 (1 * v == v: the same rounding as g * d)
+        for (std::size_t x = 0; x < w; ++x) d[x] *= q[x] == 0 ? gf : gr;
+      }
       k.apply_row(static_cast<const char*>(p.in.data) + r * row_bytes,
-                  static_cast<char*>(p.out) + r * row_bytes, type, ps, d.data(), g, w, scratch.data());
+                  static_cast<char*>(p.out) + r * row_bytes, type, ps, d.data(), two ? 1.0f : gr, w,
+                  scratch.data());
     }
   });
 }

@@ -4,7 +4,8 @@
 //   pass A (embed_analyse): luma -> texture mask (running row caches) -> the mask, quantised to uint16,
 //     and optionally the area-resampled luma and mask at the working size (what the informed step needs);
 //   pass B (embed_apply_fused): the mask times the tiled pattern, its energy (for the gain that sets the
-//     delta's RMS), then the delta added to R, G, B (or grey), rounded and clipped.
+//     delta's RMS; with flat_rms, also the flat pixels' share for their own gain), then the delta added to
+//     R, G, B (or grey), rounded and clipped.
 //
 // Together they compute what image_luma -> image_mask -> image_resample -> image_embed_apply compute
 // (image_embed.h), which stay as the reference: the mask is the same up to float rounding, the delta differs
@@ -21,7 +22,7 @@ namespace provmark::image {
 
 struct AnalyseParams {
   ImageBatch in;                       // one picture (in.n == 1)
-  uint16_t* mask_q = nullptr;          // [H, W] out: quantised texture mask (kMaskQ in image_kernels_isa.h)
+  uint16_t* mask_q = nullptr;          // [H, W] out: quantised texture mask (kMaskQ in image_common.h)
   std::size_t work_h = 0, work_w = 0;  // working size for y_work / m_work (0 x 0: none); <= H x W
   float* y_work = nullptr;             // [work_h, work_w] out: area-resampled luma (grey levels)
   float* m_work = nullptr;             // [work_h, work_w] out: area-resampled texture mask
@@ -38,7 +39,9 @@ struct FusedApplyParams {
   const float* tile = nullptr;       // [kTile, kTile] chip amplitudes
   double chip = 0.0;                 // chip size in pixels (> 0)
   double target_rms = 0.0;           // RMS of the luma delta (grey levels)
-  double* gain = nullptr;            // out: the gain applied to mask * pattern (may be null)
+  double flat_rms = 0.0;        // > 0: limit of the delta's RMS on flat pixels (flat_gains, image_math.h)
+  double* gain = nullptr;       // out: the gain applied to mask * pattern (textured pixels; may be null)
+  double* gain_flat = nullptr;  // out: the gain on flat pixels (mask quantised to 0; may be null)
 };
 
 void embed_apply_fused(const FusedApplyParams& p);

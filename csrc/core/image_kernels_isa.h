@@ -8,13 +8,11 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "core/image_common.h"
+
 namespace provmark::image {
 
-// Quantisation of the texture mask (values in [kMaskLo, kMaskHi] = [1, 4]) to uint16 between the two
-// full-resolution passes of the fused embedder: q = round((m - 1) * kMaskQ), m = 1 + q / kMaskQ
-// (3 * 21845 = 65535, so the whole range is used; step 4.6e-5 grey levels).
-constexpr float kMaskQ = 21845.0f;
-
+// The mask quantisation kMaskQ is in image_common.h.
 struct ImageKernels {
   // out[x] = luma of pixel x (grey levels) of one row of `type` pixels (0 u8, 1 f32, 2 f64) with `ps`
   // interleaved channels (1: grey; 3/4: R, G, B(, A)).

@@ -77,6 +77,36 @@ PROVMARK_HD double embed_gain(double energy, double pixels, double target_rms) {
   return rms > 1e-12 ? target_rms / rms : 0.0;
 }
 
+// Flat pixels: those whose texture mask sits at its floor, i.e. quantises to 0 (kMaskQ; the fused CPU
+// embedder's q == 0). The flat-limited embedding (flat_gains) gives them their own gain.
+PROVMARK_HD bool mask_at_floor(float m) {
+  return static_cast<int>(add_rn(mul_rn(m - kMaskLo, kMaskQ), 0.5f)) == 0;
+}
+
+// The flat-limited embedding moves at most this factor of the frame's gain onto the textured pixels.
+constexpr double kFlatMoveMax = 2.0;
+
+// Gains of the flat-limited embedding (flat_rms > 0): where the delta's RMS on the flat pixels would exceed
+// flat_rms grey levels, the flat pixels get the gain that brings it to flat_rms and the textured ones the
+// gain that keeps the whole delta's RMS at target_rms, within [g, kFlatMoveMax g] (g: embed_gain). Otherwise
+// (or flat_rms <= 0) both are g. energy: sum of (mask * pattern)^2 over all `pixels`; floor_energy over the
+// floor_pixels flat ones. Measured in docs/video.md ("Imperceptibility").
+PROVMARK_HD void flat_gains(double energy, double floor_energy, double floor_pixels, double pixels,
+                            double target_rms, double flat_rms, double* g_floor, double* g_rest) {
+  const double g = embed_gain(energy, pixels, target_rms);
+  *g_floor = g;
+  *g_rest = g;
+  if (!(flat_rms > 0.0) || !(floor_pixels > 0.0) || !(floor_energy > 0.0) || !(g > 0.0)) return;
+  if (g * sqrt(floor_energy / floor_pixels) <= flat_rms) return;
+  const double gf = flat_rms * sqrt(floor_pixels / floor_energy);
+  *g_floor = gf;
+  const double rest = energy - floor_energy;
+  if (!(rest > 0.0)) return;
+  const double want = target_rms * target_rms * pixels - gf * gf * floor_energy;
+  const double gr = want > 0.0 ? sqrt(want / rest) : 0.0;
+  *g_rest = min_d(kFlatMoveMax * g, max_d(g, gr));
+}
+
 // Adding the luma delta `dd` (grey levels) to one sample (apply_rows in image_embed.cpp).
 PROVMARK_HD uint8_t apply_u8(uint8_t s, float dd) {
   // round half up by truncating a positive value (the argument stays in [0.5, 255.5])

@@ -132,17 +132,32 @@ static_assert(kMaskInner == 1, "the tile kernel's box3 is written for kMaskInner
 enum class TileMode : int { kMask = 0, kEnergy = 1, kApply = 2 };
 
 struct TileArgs {
-  FrameView in;                     // frames
-  FrameView out;                    // kApply: marked frames (never aliasing `in`: neighbours read halos)
-  const float* tiles = nullptr;     // kEnergy / kApply: [N, kTile, kTile] chip amplitudes
-  const int* row_lo = nullptr;      // [H] chip_coord of each row
-  const float* row_frac = nullptr;  // [H]
-  const int* col_lo = nullptr;      // [W] chip_coord of each column
-  const float* col_frac = nullptr;  // [W]
-  float* mask_out = nullptr;        // kMask: [N, H, W] mask; kEnergy: optional copy of the mask
-  double* partials = nullptr;       // kEnergy: [N, blocks per frame] delta energy per tile
-  const double* gains = nullptr;    // kApply: [N] gain per frame
+  FrameView in;                      // frames
+  FrameView out;                     // kApply: marked frames (never aliasing `in`: neighbours read halos)
+  const float* tiles = nullptr;      // kEnergy / kApply: [N, kTile, kTile] chip amplitudes
+  const int* row_lo = nullptr;       // [H] chip_coord of each row
+  const float* row_frac = nullptr;   // [H]
+  const int* col_lo = nullptr;       // [W] chip_coord of each column
+  const float* col_frac = nullptr;   // [W]
+  float* mask_out = nullptr;         // kMask: [N, H, W] mask; kEnergy: optional copy of the mask
+  double* partials = nullptr;        // kEnergy: [N, blocks per frame] delta energy per tile
+  double* floor_partials = nullptr;  // kEnergy with a flat limit: [N, blocks, 2] flat energy, count
+  const double* gains = nullptr;     // kApply: [N, 2] gains per frame: flat pixels, the others (flat_gains)
 };
+
+// Every thread's v summed in a fixed tree order (deterministic, rounding as the energy pass always had);
+// returned to every thread. red: kThreads floats of shared memory.
+__device__ float tile_sum(float v, float* red) {
+  const int tid = threadIdx.x;
+  __syncthreads();  // earlier readers of red are done
+  red[tid] = v;
+  __syncthreads();
+  for (int half = kThreads / 2; half > 0; half /= 2) {
+    if (tid < half) red[tid] = add_rn(red[tid], red[tid + half]);
+    __syncthreads();
+  }
+  return red[0];
+}
 
 // Mask of the block's tile: luma of the reflected region, |y - box3(y)|, box7, clip; operation order of
 // texture_mask (image_embed.cpp). Reflecting the luma once equals reflecting each stage (the boxes are
@@ -192,7 +207,7 @@ __global__ void __launch_bounds__(kThreads) tile_kernel(TileArgs a) {
   }
   __syncthreads();
 
-  float energy = 0.0f;
+  float energy = 0.0f, floor_energy = 0.0f, floor_count = 0.0f;
   const int tx = tid % kT;
   for (int ty = tid / kT; ty < kT; ty += kThreads / kT) {
     const int r = r0 + ty, x = x0 + tx;
@@ -208,22 +223,28 @@ __global__ void __launch_bounds__(kThreads) tile_kernel(TileArgs a) {
     const float d = mul_rn(pattern_at(tile, a.row_lo[r], a.row_frac[r], a.col_lo[x], a.col_frac[x]), m);
     if (M == TileMode::kEnergy) {
       energy = add_rn(energy, mul_rn(d, d));
+      if (a.floor_partials != nullptr && mask_at_floor(m)) {
+        floor_energy = add_rn(floor_energy, mul_rn(d, d));
+        floor_count += 1.0f;  // at most kT * kT: exact
+      }
       if (a.mask_out != nullptr) a.mask_out[flat] = m;
     } else {
-      const float g = static_cast<float>(a.gains[img]);
+      const float g = static_cast<float>(a.gains[2 * img + (mask_at_floor(m) ? 0 : 1)]);
       apply_pixel(a.in, a.out, false, img, r, x, mul_rn(g, d));
     }
   }
   if (M == TileMode::kEnergy) {
-    red[tid] = energy;
-    __syncthreads();
-    for (int half = kThreads / 2; half > 0; half /= 2) {
-      if (tid < half) red[tid] = add_rn(red[tid], red[tid + half]);
-      __syncthreads();
-    }
-    if (tid == 0) {
-      const long long per_frame = static_cast<long long>(gridDim.x) * gridDim.y;
-      a.partials[img * per_frame + blockIdx.y * gridDim.x + blockIdx.x] = static_cast<double>(red[0]);
+    const long long per_frame = static_cast<long long>(gridDim.x) * gridDim.y;
+    const long long block = img * per_frame + blockIdx.y * gridDim.x + blockIdx.x;
+    const float e = tile_sum(energy, red);
+    if (tid == 0) a.partials[block] = static_cast<double>(e);
+    if (a.floor_partials != nullptr) {
+      const float fe = tile_sum(floor_energy, red);
+      const float fc = tile_sum(floor_count, red);
+      if (tid == 0) {
+        a.floor_partials[2 * block] = static_cast<double>(fe);
+        a.floor_partials[2 * block + 1] = static_cast<double>(fc);
+      }
     }
   }
 }
@@ -235,9 +256,9 @@ __global__ void apply_plane_kernel(TileArgs a) {
        k += static_cast<long long>(gridDim.x) * blockDim.x) {
     const long long i = k / hw, rem = k % hw, r = rem / w, x = rem % w;
     const float* tile = a.tiles + i * kTile * kTile;
-    const float d =
-        mul_rn(pattern_at(tile, a.row_lo[r], a.row_frac[r], a.col_lo[x], a.col_frac[x]), a.mask_out[k]);
-    const float g = static_cast<float>(a.gains[i]);
+    const float m = a.mask_out[k];
+    const float d = mul_rn(pattern_at(tile, a.row_lo[r], a.row_frac[r], a.col_lo[x], a.col_frac[x]), m);
+    const float g = static_cast<float>(a.gains[2 * i + (mask_at_floor(m) ? 0 : 1)]);
     apply_pixel(a.in, a.out, true, i, r, x, mul_rn(g, d));
   }
 }
@@ -259,15 +280,23 @@ __device__ void block_sum(T s, T* red) {
   }
 }
 
-// One block per frame: sum of the tiles' energies in a fixed order (deterministic), then the gain.
-__global__ void gains_kernel(const double* partials, long long per_frame, double pixels, double target_rms,
-                             double* gains) {
+// One block per frame: sums of the tiles' energies (and of the flat pixels' energies and counts) in a fixed
+// order (deterministic), then the two gains (flat_gains; equal without a flat limit): gains[2 img + 0] for
+// flat pixels, gains[2 img + 1] for the others.
+__global__ void gains_kernel(const double* partials, const double* floor_partials, long long per_frame,
+                             double pixels, double target_rms, double flat_rms, double* gains) {
   __shared__ double red[kThreads];
   const long long img = blockIdx.x;
-  double s = 0.0;
-  for (long long k = threadIdx.x; k < per_frame; k += kThreads) s += partials[img * per_frame + k];
-  block_sum(s, red);
-  if (threadIdx.x == 0) gains[img] = embed_gain(red[0], pixels, target_rms);
+  double sums[3] = {0.0, 0.0, 0.0};  // energy, flat energy, flat count (valid in thread 0)
+  for (int j = 0; j < (floor_partials != nullptr ? 3 : 1); ++j) {
+    double s = 0.0;
+    for (long long k = threadIdx.x; k < per_frame; k += kThreads)
+      s += j == 0 ? partials[img * per_frame + k] : floor_partials[2 * (img * per_frame + k) + (j - 1)];
+    block_sum(s, red);  // red[0] read by thread 0 only, before its next write
+    if (threadIdx.x == 0) sums[j] = red[0];
+  }
+  if (threadIdx.x == 0)
+    flat_gains(sums[0], sums[1], sums[2], pixels, target_rms, flat_rms, &gains[2 * img], &gains[2 * img + 1]);
 }
 
 // ---- area resampling (rows first, then columns, as resample_area)
@@ -1212,6 +1241,8 @@ void embed(const EmbedParams& p, std::uintptr_t stream) {
     throw InvalidArgument(std::string(fn) + ": chip must be > 0");
   if (!(p.target_rms >= 0.0) || !std::isfinite(p.target_rms))
     throw InvalidArgument(std::string(fn) + ": target_rms must be >= 0");
+  if (!(p.flat_rms >= 0.0) || !std::isfinite(p.flat_rms))
+    throw InvalidArgument(std::string(fn) + ": flat_rms must be >= 0");
   const bool in_place = p.in.data == p.out.data;
   if (in_place && (p.in.stride_n != p.out.stride_n || p.in.stride_y != p.out.stride_y ||
                    p.in.stride_x != p.out.stride_x || p.in.stride_c != p.out.stride_c))
@@ -1237,7 +1268,9 @@ void embed(const EmbedParams& p, std::uintptr_t stream) {
                   static_cast<unsigned>(n));
   const long long per_frame = static_cast<long long>(grid.x) * grid.y;
   StreamBuffer<double> partials(static_cast<std::size_t>(n * per_frame), s);
-  StreamBuffer<double> gains(static_cast<std::size_t>(n), s);
+  const bool flat = p.flat_rms > 0.0;
+  StreamBuffer<double> floor_partials(flat ? static_cast<std::size_t>(2 * n * per_frame) : 0, s);
+  StreamBuffer<double> gains(static_cast<std::size_t>(2 * n), s);
   StreamBuffer<float> mask(in_place ? static_cast<std::size_t>(n * h * w) : 0, s);
 
   TileArgs a;
@@ -1250,11 +1283,13 @@ void embed(const EmbedParams& p, std::uintptr_t stream) {
   a.col_frac = col_frac.get();
   a.mask_out = in_place ? mask.get() : nullptr;
   a.partials = partials.get();
+  a.floor_partials = flat ? floor_partials.get() : nullptr;
   a.gains = gains.get();
   tile_kernel<TileMode::kEnergy><<<grid, kThreads, 0, s>>>(a);
   check_launch("image embed (CUDA): energy pass");
-  gains_kernel<<<static_cast<unsigned>(n), kThreads, 0, s>>>(
-      partials.get(), per_frame, static_cast<double>(h * w), p.target_rms, gains.get());
+  gains_kernel<<<static_cast<unsigned>(n), kThreads, 0, s>>>(partials.get(), a.floor_partials, per_frame,
+                                                             static_cast<double>(h * w), p.target_rms,
+                                                             p.flat_rms, gains.get());
   check_launch("image embed (CUDA): gains");
   if (in_place) {
     apply_plane_kernel<<<grid_for(n * h * w), kThreads, 0, s>>>(a);

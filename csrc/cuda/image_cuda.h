@@ -157,10 +157,12 @@ struct EmbedParams {
       nullptr;              // [N, kTile, kTile] chip amplitudes per frame (host; uploaded on the stream)
   double chip = 0.0;        // chip size in pixels (> 0)
   double target_rms = 0.0;  // RMS of the luma delta (grey levels) after scaling
+  double flat_rms = 0.0;    // > 0: limit of the delta's RMS on flat pixels (flat_gains in image_math.h)
 };
 
 // out = round/clip(in + g_i * mask * pattern_i) on the colour channels (image_embed.h embed_apply()), alpha
-// copied; g_i makes the RMS of the delta equal target_rms. Two passes over the frames: the first sums the
+// copied; g_i makes the RMS of the delta equal target_rms (with flat_rms, flat pixels get their own gain:
+// flat_gains in image_math.h, as the CPU's embed_apply_fused). Two passes over the frames: the first sums the
 // delta's energy per frame, the second applies it. Out of place, both passes recompute the mask from the
 // input (3 reads and 1 write of the frames); in place (out.data == in.data) the first pass stores the mask
 // so the second reads only its own pixels.

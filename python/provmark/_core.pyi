@@ -133,6 +133,7 @@ def image_embed_fused(
     tile: npt.NDArray[np.float32],
     chip: float,
     target_rms: float,
+    flat_rms: float = 0.0,
 ) -> npt.NDArray[np.generic]: ...
 def image_pattern(
     tile: npt.NDArray[np.float32], height: int, width: int, chip: float, mask: npt.NDArray[np.float32] | None = None
@@ -220,6 +221,7 @@ def cuda_image_embed(
     chip: float,
     target_rms: float,
     stream: int = 0,
+    flat_rms: float = 0.0,
 ) -> None: ...
 def cuda_copy_to_device(dst: int, src: npt.NDArray[np.generic], stream: int = 0) -> None: ...
 def cuda_copy_to_host(src: int, dst: npt.NDArray[np.generic], stream: int = 0) -> None: ...

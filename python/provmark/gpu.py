@@ -541,11 +541,18 @@ class LumaEmbedder:
     CuPy ``[H, W(, C)]``), or with ``plane=True`` a luma plane ``[rows, W]`` / ``[N, rows, W]`` whose first
     ``height`` rows are Y (a Y plane with a row pitch, or a whole nv12 / yuv420p / p010 buffer: the chroma
     rows are left as they are): uint8, float in [0, 1], or uint16 with ``bit_depth`` bits stored ``<< shift``
-    (p010: ``bit_depth=10, shift=6``).
+    (p010: ``bit_depth=10, shift=6``). ``flat_rms``: the flat pixels' limit, as in the host twin.
     """
 
     def __init__(
-        self, width: int, height: int, payload: Payload | bytes | int, key: Key, strength: float = 1.0
+        self,
+        width: int,
+        height: int,
+        payload: Payload | bytes | int,
+        key: Key,
+        strength: float = 1.0,
+        *,
+        flat_rms: float | None = None,
     ) -> None:
         for name, v in (("width", width), ("height", height)):
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0:
@@ -559,6 +566,7 @@ class LumaEmbedder:
         secret = image._key_secret(key)
         self.payload = Payload.coerce(payload)
         self.strength = image._check_strength(strength, "gpu.LumaEmbedder")
+        self.flat_rms = image._check_flat_rms(flat_rms, "gpu.LumaEmbedder")
         self.chip = image._chip_size(min(self.height, self.width))
         self._target = float(image.TARGET_RMS * self.strength)
         tabs = image._tables(secret, self.payload.bits)
@@ -607,7 +615,7 @@ class LumaEmbedder:
             _check_unit_range(a.obj, fn, lo)
         tiles = np.ascontiguousarray(np.broadcast_to(self._tile, (fr.n, image.TILE, image.TILE)))
         src = ofr if plane else fr
-        _core.cuda_image_embed(src.view(), ofr.view(), tiles, float(self.chip), self._target, st)
+        _core.cuda_image_embed(src.view(), ofr.view(), tiles, float(self.chip), self._target, st, self.flat_rms or 0.0)
         return result
 
 

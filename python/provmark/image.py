@@ -58,6 +58,8 @@ BINS = 4  # folding bins per chip
 WORK = 512  # the detector (and the informed embedder) work at most at this short side
 TARGET_RMS = 1.75  # RMS of the luma delta at strength 1 (grey levels)
 MASK_LO, MASK_HI = 1.0, 4.0  # texture mask clip (grey levels of mean absolute Laplacian)
+MASK_Q = 21845.0  # the fused embedder's mask quantisation: q = round((m - 1) * MASK_Q); q == 0 is a flat pixel
+FLAT_MOVE_MAX = 2.0  # the flat limit raises the textured pixels' gain at most this much (_ref_flat_gains)
 INFORMED_F_LO, INFORMED_F_HI = 0.3, 3.0  # per-bit amplitude factors of the informed embedder
 MIN_EMBED_SIDE = 64
 MIN_DETECT_SIDE = 32
@@ -152,6 +154,31 @@ def _interp_cached(n_px: int, c: float) -> np.ndarray:
 def _ref_pattern(h: int, w: int, tile: np.ndarray, c: float) -> np.ndarray:
     """[h, w] float32 tiled pattern. C++: image_embed_apply computes the same values on the fly."""
     return (_interp_matrix(h, c) @ tile.astype(np.float64) @ _interp_matrix(w, c).T).astype(np.float32)
+
+
+def _ref_mask_floor(m: np.ndarray) -> np.ndarray:
+    """Flat pixels: the texture mask at its floor, i.e. quantised to 0. C++: mask_at_floor (image_math.h)."""
+    return ((m.astype(np.float32) - np.float32(MASK_LO)) * np.float32(MASK_Q) + np.float32(0.5)).astype(np.int32) == 0
+
+
+def _ref_flat_gains(d: np.ndarray, flat: np.ndarray, target: float, flat_rms: float) -> tuple[float, float]:
+    """(flat pixels' gain, the others' gain) for the delta ``d`` = mask * pattern: the gain that brings the
+    whole delta's RMS to ``target``, unless the flat pixels would then exceed ``flat_rms`` grey levels RMS; then
+    they get the gain that brings them to ``flat_rms`` and the others the gain that keeps the total at
+    ``target``, within [g, FLAT_MOVE_MAX g]. C++: flat_gains (image_math.h)."""
+    d64 = d.astype(np.float64)
+    energy, pixels = float(np.sum(d64 * d64)), d.size
+    rms = np.sqrt(energy / pixels)
+    g = target / rms if rms > 1e-12 else 0.0
+    fe, fn = float(np.sum(d64[flat] ** 2)), int(np.count_nonzero(flat))
+    if not (flat_rms > 0 and fn > 0 and fe > 0 and g > 0) or g * np.sqrt(fe / fn) <= flat_rms:
+        return g, g
+    gf = flat_rms * np.sqrt(fn / fe)
+    rest = energy - fe
+    if rest <= 0:
+        return gf, g
+    want = target * target * pixels - gf * gf * fe
+    return gf, min(FLAT_MOVE_MAX * g, max(g, np.sqrt(want / rest) if want > 0 else 0.0))
 
 
 def _ref_apply(img: np.ndarray, delta: np.ndarray) -> np.ndarray:
@@ -406,6 +433,18 @@ def _channels_ok_for_embed(a: np.ndarray, func: str) -> None:
         raise ValueError(f"{func}: the image must be at least {MIN_EMBED_SIDE} px on each side, got {w}x{h}")
 
 
+def _check_flat_rms(flat_rms: Any, fn: str) -> float | None:
+    """None (off) or a finite limit > 0 in grey levels."""
+    if flat_rms is None:
+        return None
+    if isinstance(flat_rms, bool) or not isinstance(flat_rms, (int, float, np.floating, np.integer)):
+        raise TypeError(f"{fn}: flat_rms must be a number or None, got {type(flat_rms).__name__}")
+    v = float(flat_rms)
+    if not (math.isfinite(v) and v > 0):
+        raise ValueError(f"{fn}: flat_rms must be a finite number > 0 (grey levels) or None, got {flat_rms!r}")
+    return v
+
+
 def _check_strength(strength: Any, fn: str = "image.embed") -> float:
     if isinstance(strength, bool) or not isinstance(strength, (int, float)):
         raise TypeError(f"{fn}: strength must be a number, got {type(strength).__name__}")
@@ -538,6 +577,12 @@ class LumaEmbedder:
       move: moving clips marked this way decoded far less often than with ``"off"`` (a shift of one chip
       probably makes the amplitudes misfit the host).
 
+    ``flat_rms`` (grey levels, default None: off) limits the mark's RMS on flat pixels (texture mask at its
+    floor: sky, walls, dark backgrounds), where a static grain would otherwise show on mostly flat frames; the
+    energy taken from them goes to the textured pixels of the same plane (their gain raised at most
+    ``FLAT_MOVE_MAX`` times), so the plane's mark keeps its RMS where it can. The video profile uses it
+    (``provmark.video.FLAT_RMS``; measured in docs/video.md, "Imperceptibility"). The detector is the same.
+
     ``y`` is an ``[H, W]`` plane: uint8 grey levels, uint16 samples with ``bit_depth`` (9..16) bits, or float
     32/64 in [0, 1]; an ``[H, W, 3|4]`` RGB(A) uint8/float picture gets the same delta on R, G and B, as in
     :func:`embed`. The result is a new array of the same shape and dtype. Thread-safe: the amplitudes are set once,
@@ -553,6 +598,7 @@ class LumaEmbedder:
         strength: float = 1.0,
         *,
         informed: str = "off",
+        flat_rms: float | None = None,
     ) -> None:
         import threading
 
@@ -570,6 +616,7 @@ class LumaEmbedder:
         self.payload = Payload.coerce(payload) if not isinstance(payload, Payload) else payload
         self.strength = _check_strength(strength)
         self.informed = informed
+        self.flat_rms = _check_flat_rms(flat_rms, "image.LumaEmbedder")
         self._tabs = _tables(secret, self.payload.bits)
         self._coded = self.payload.encode().astype(np.float64)
         self.chip = _chip_size(min(self.height, self.width))
@@ -636,12 +683,17 @@ class LumaEmbedder:
             else:
                 q = _core.image_embed_analyse(a)[0]
                 tile = self._tile
-            return _core.image_embed_fused(a, q, tile, float(self.chip), self._target)
+            return _core.image_embed_fused(a, q, tile, float(self.chip), self._target, self.flat_rms or 0.0)
         yl = _ref_luma(a)
         m = _ref_mask(yl)
         tile = self._tile_for(lambda: _informed_factors(yl, m, self._tabs, self._coded, self.chip))
         d = m * _ref_pattern(self.height, self.width, tile, self.chip)
-        d *= np.float32(self._target / max(float(np.sqrt(np.mean(d.astype(np.float64) ** 2))), 1e-9))
+        if self.flat_rms:
+            flat = _ref_mask_floor(m)
+            gf, gr = _ref_flat_gains(d, flat, self._target, self.flat_rms)
+            d *= np.where(flat, np.float32(gf), np.float32(gr))
+        else:
+            d *= np.float32(self._target / max(float(np.sqrt(np.mean(d.astype(np.float64) ** 2))), 1e-9))
         return _ref_apply(a, d)
 
 

@@ -99,6 +99,10 @@ INFORMED = "off"  # image.LumaEmbedder informed step for video: no gain after av
 # (image.TARGET_RMS). 1.08 keeps the mark's luma PSNR above 42 dB on the benchmark footage (about 0.7 dB
 # below the image default) and raises the payload's signal after heavy compression (docs/video.md).
 STRENGTH_GAIN = 1.08
+# The mark's RMS on flat pixels (texture mask at its floor) at strength 1, in grey levels: above it a static
+# grain showed on mostly flat frames (a sky, a dark background); the rest of the energy goes to the textured
+# pixels of the frame (image.LumaEmbedder flat_rms; measured in docs/video.md, "Imperceptibility").
+FLAT_RMS = 0.7
 
 
 class _LumaMarker:
@@ -110,7 +114,10 @@ class _LumaMarker:
         self.payload, self.key, self.strength = payload, key, strength
         self._image = _image()
         self.gained = min(10.0, strength * STRENGTH_GAIN)  # image.LumaEmbedder takes strengths up to 10
-        self.embedder = self._image.LumaEmbedder(width, height, payload, key, self.gained, informed=INFORMED)
+        self.flat_rms = FLAT_RMS * strength
+        self.embedder = self._image.LumaEmbedder(
+            width, height, payload, key, self.gained, informed=INFORMED, flat_rms=self.flat_rms
+        )
 
     # The single seam to the image engine: a luma plane in grey levels (uint8) or in [0, 1] (float32).
     def _mark_grey(self, y: np.ndarray) -> np.ndarray:
@@ -199,7 +206,7 @@ class FrameEmbedder:
             from . import gpu
 
             m = self._marker
-            self._gpu = gpu.LumaEmbedder(self.width, self.height, m.payload, m.key, m.gained)
+            self._gpu = gpu.LumaEmbedder(self.width, self.height, m.payload, m.key, m.gained, flat_rms=m.flat_rms)
         return self._gpu
 
     def push(self, frame: Any) -> Any:
