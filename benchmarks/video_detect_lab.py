@@ -451,11 +451,38 @@ def frametypes(args) -> None:
             print(f"{rec['source']:9s} k{rec['k']} crf {crf} ({n_i} I) z/snr: " + " | ".join(cells), flush=True)
 
 
-def _flat_limit(a, out, m, how, limit, target):
+def _flat_split(a, m, tile, chip, limit, target):
+    """ "flatsplit": the mask split into its floor and its excess, d = p (g_f + g_x (m - 1)): the floor part at
+    the gain that puts ``limit`` grey levels RMS on flat pixels, the excess at the gain that keeps the frame's
+    RMS at ``target`` (at most 2x the plain gain); continuous in the mask, so near-flat pixels stay near g_f."""
+    from provmark import _core
+
+    p, _ = _core.image_pattern(tile, a.shape[0], a.shape[1], float(chip))
+    p = p.astype(np.float64)
+    mm = m.astype(np.float64) - IM.MASK_LO
+    A, B, C = (float(np.sum(p * p * mm**k)) for k in (0, 1, 2))
+    n = p.size
+    e_plain = float(np.sum((p * (1 + mm)) ** 2))
+    g = target * np.sqrt(n / e_plain)
+    fl = mm <= 0
+    gf = g
+    if fl.any():
+        gf = min(g, limit / np.sqrt(np.mean(p[fl] ** 2)))
+    want = target * target * n
+    disc = gf * gf * B * B - C * (gf * gf * A - want)
+    gx = (-gf * B + np.sqrt(max(disc, 0.0))) / C if C > 0 else g
+    gx = min(2.0 * g, max(g, gx))
+    d = p * (gf + gx * mm)
+    return np.clip(np.rint(a + d), 0, 255).astype(a.dtype)
+
+
+def _flat_limit(a, out, m, how, limit, target, tile=None, chip=None):
     """Limit the mark's RMS on the flat pixels (texture mask at its floor) of one marked plane to ``limit`` grey
     levels. "flatcap": the whole frame's mark scaled down by the same factor (one gain per frame); "flatmove":
     only the flat pixels scaled, the textured ones scaled up to keep the frame's RMS at ``target`` (at most
     2x)."""
+    if how == "flatsplit":
+        return _flat_split(a, m, tile, chip, limit, target)
     d = out.astype(np.float64) - a
     fl = m <= IM.MASK_LO
     if not fl.any():
@@ -500,13 +527,14 @@ def embedvariants(args) -> None:
             elif var.startswith("mask-"):
                 mask = var[5:]
             flat = None  # flatcapF / flatmoveF: the mark's RMS on mask-floor (flat) pixels limited to F grey levels
-            if var.startswith(("flatcap", "flatmove")):
-                how = "flatcap" if var.startswith("flatcap") else "flatmove"
+            if var.startswith(("flatcap", "flatmove", "flatsplit")):
+                how = next(h for h in ("flatcap", "flatmove", "flatsplit") if var.startswith(h))
                 flat = (how, float(var[len(how) :]))
                 target *= pm.video.STRENGTH_GAIN  # on the shipped video amplitude
             se = [0.0, 0]
+            band = [np.zeros(2) for _ in range(3)]  # mark energy, pixels: mask at its floor, in (1, 1.5], above
 
-            def op(frame, idx, chip=chip, target=target, mask=mask, se=se, tile=emb._tile, flat=flat):
+            def op(frame, idx, chip=chip, target=target, mask=mask, se=se, tile=emb._tile, flat=flat, band=band):
                 lv = vio.luma_view(frame)
                 a = np.ascontiguousarray(lv.y)
                 m = IM._mask(IM._luma(a))
@@ -518,10 +546,12 @@ def embedvariants(args) -> None:
                     m = (m**1.5).astype(np.float32)
                 out = _core.image_embed_apply(a, m, tile, float(chip), float(target))
                 if flat is not None:
-                    out = _flat_limit(a, out, m, flat[0], flat[1], target)
+                    out = _flat_limit(a, out, m, flat[0], flat[1], target, tile, chip)
                 d = out.astype(np.float64) - a
                 se[0] += float((d * d).sum())
                 se[1] += d.size
+                for j, sel in enumerate((m <= IM.MASK_LO, (m > IM.MASK_LO) & (m <= 1.5), m > 1.5)):
+                    band[j] += (float((d[sel] ** 2).sum()), int(sel.sum()))
                 lv.y[...] = out
 
             dst = os.path.join(args.cache, f"variant-{sname}.mp4")
@@ -537,7 +567,9 @@ def embedvariants(args) -> None:
                 m = np.ascontiguousarray(Y.mean(0), np.float32)
                 z, snr, _ber = bit_snr(IM._fold(IM._whiten(m, per / IM.TILE)[0], per, 0.0), tabs, payload)
                 cells.append(f"crf {crf}: z {z:5.2f} snr {snr:4.2f}")
-            print(f"{sname} {var:10s} mark PSNR {psnr:.2f} dB | " + " | ".join(cells), flush=True)
+            rms = "/".join(f"{np.sqrt(e / max(k, 1)):.2f}" for e, k in band)
+            head = f"{sname} {var:10s} mark PSNR {psnr:.2f} dB, RMS flat/near/textured {rms}"
+            print(head + " | " + " | ".join(cells), flush=True)
 
 
 def staticweight(args) -> None:

@@ -221,10 +221,12 @@ class EmulatedDevice:
         n, h, w, c = v.shape
         for i in range(n):
             m = image._ref_mask(lum[i])
-            d = m * image._ref_pattern(h, w, tiles[i], chip)
-            flat = image._ref_mask_floor(m)
-            gf, gr = image._ref_flat_gains(d, flat, target, flat_rms)
-            d *= np.where(flat, np.float32(gf), np.float32(gr))
+            p = image._ref_pattern(h, w, tiles[i], chip)
+            if flat_rms:
+                d = image._ref_flat_delta(p, m, target, flat_rms)
+            else:
+                d = m * p
+                d *= np.float32(target / max(float(np.sqrt(np.mean(d.astype(np.float64) ** 2))), 1e-9))
             u = _units(v, x[i], meta)
             marked = image._ref_apply(np.ascontiguousarray(u if c > 1 else u[..., 0]), d)
             if c == 1:

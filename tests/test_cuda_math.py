@@ -331,8 +331,8 @@ def test_kernels_on_host_threads_signed_float_range(kernels: ctypes.CDLL, rng: n
 
 
 def test_kernels_on_host_threads_flat_limit(kernels: ctypes.CDLL) -> None:
-    """flat_rms in the tile kernels (flat pixels' energy and count per tile, two gains per frame, the gain picked
-    per pixel) equals the CPU's fused embedder, out of place and in place; two frames with their own gains."""
+    """flat_rms in the tile kernels (the flat_gains sums per tile, two gains per frame: the mask's floor and its
+    excess) equals the CPU's fused embedder, out of place and in place; two frames with their own gains."""
     grey = (data.moon()[:160, :224].astype(np.float32) * np.float32(0.8) + np.float32(20)) / np.float32(255)
     moon = np.repeat(grey[..., None], 3, axis=-1)
     frames = np.ascontiguousarray(np.stack([moon, moon[::-1, ::-1] * np.float32(0.9)]))  # [2, H, W, 3] float32

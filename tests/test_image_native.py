@@ -185,12 +185,13 @@ def test_fused_embed_matches_unfused_reference(photo: np.ndarray, simd: str) -> 
 
 
 def test_fused_flat_limit(simd: str) -> None:
-    """flat_rms: the flat pixels (mask quantised to 0) get the gain that brings their RMS to the limit, the others
-    the gain that keeps the total RMS at the target, within [g, 2 g]; as the numpy reference (_ref_flat_gains)."""
+    """flat_rms: the delta p (g_floor + g_excess e) (p the pattern, e the mask's excess over its floor) puts the
+    limit's RMS on the flat pixels (mask quantised to 0) and keeps the total RMS at the target, the excess's gain
+    within [g, 2 g]; as the numpy reference (_ref_flat_gains)."""
     moon = skimage.data.moon()[:301, :437].astype(np.float32)  # 60 % flat pixels; kept off 0 and 1 (no clipping)
     cases = {
         "moon": (moon * np.float32(0.8) + np.float32(20)) / np.float32(255),
-        # one textured patch in a flat frame: the textured gain reaches its cap of 2 g
+        # one textured patch in a flat frame: the excess's gain reaches its cap of 2 g
         "patch": np.pad(moon[100:160, 100:180], ((120, 121), (180, 177)), constant_values=100.0) / np.float32(255),
     }
     tile = np.random.default_rng(9).normal(size=(32, 32)).astype(np.float32)
@@ -198,25 +199,26 @@ def test_fused_flat_limit(simd: str) -> None:
         y = np.ascontiguousarray(y)
         q = _core.image_embed_analyse(y)[0]
         flat = q == 0
-        d = (1.0 + q.astype(np.float32) / np.float32(21845)) * pmi._ref_pattern(*y.shape, tile, 2.3)
+        ex = q.astype(np.float32) / np.float32(21845)
+        p = pmi._ref_pattern(*y.shape, tile, 2.3)
         plain = _core.image_embed_fused(y, q, tile, 2.3, 1.75)
-        g = 1.75 / float(np.sqrt(np.mean(d.astype(np.float64) ** 2)))
-        flat_plain = g * float(np.sqrt(np.mean(d[flat].astype(np.float64) ** 2)))
+        g = 1.75 / float(np.sqrt(np.mean(((1 + ex) * p).astype(np.float64) ** 2)))
+        flat_plain = g * float(np.sqrt(np.mean(p[flat].astype(np.float64) ** 2)))
         assert 0.2 < flat.mean() < 0.99 and flat_plain > 1.0, name
         for limit in (0.7, 0.3):
             out = _core.image_embed_fused(y, q, tile, 2.3, 1.75, limit)
             delta = (out.astype(np.float64) - y) * 255.0
-            gf, gr = pmi._ref_flat_gains(d, flat, 1.75, limit)
-            np.testing.assert_allclose(delta, d * np.where(flat, gf, gr), rtol=0, atol=2e-3)
+            gf, gx = pmi._ref_flat_gains(p, 1 + ex, 1.75, limit)
+            np.testing.assert_allclose(delta, p * (gf + gx * ex), rtol=0, atol=2e-3)
             assert np.sqrt(np.mean(delta[flat] ** 2)) == pytest.approx(limit, rel=1e-3)
-            assert g < gr <= 2 * g * (1 + 1e-9)
+            assert g < gx <= 2 * g * (1 + 1e-9)
             total = np.sqrt(np.mean(delta**2))
             if name == "moon":  # the energy moved to the textured pixels: the total RMS kept
-                assert gr < 2 * g * 0.999 and total == pytest.approx(1.75, rel=1e-3)
+                assert gx < 2 * g * 0.999 and total == pytest.approx(1.75, rel=1e-3)
             else:  # capped: the total falls short
-                assert gr == pytest.approx(2 * g, rel=1e-6) and total < 1.75 * 0.99
+                assert gx == pytest.approx(2 * g, rel=1e-6) and total < 1.75 * 0.99
         # a limit above the flat pixels' RMS changes nothing
-        np.testing.assert_array_equal(_core.image_embed_fused(y, q, tile, 2.3, 1.75, flat_plain * 1.01), plain)
+        np.testing.assert_allclose(_core.image_embed_fused(y, q, tile, 2.3, 1.75, flat_plain * 1.01), plain, atol=1e-6)
     for bad in (-1.0, float("nan"), float("inf")):
         with pytest.raises(ValueError, match="flat_rms"):
             _core.image_embed_fused(y, q, tile, 2.3, 1.75, bad)

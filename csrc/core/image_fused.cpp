@@ -256,43 +256,50 @@ void embed_apply_fused(const FusedApplyParams& p) {
   std::vector<int> row_lo(h);
   std::vector<float> row_fr(h);
   for (std::size_t r = 0; r < h; ++r) chip_coord(static_cast<int>(r), p.chip, &row_lo[r], &row_fr[r]);
-  // energy per row, and with a flat limit the flat pixels' energy and count (fixed reduction order:
-  // deterministic for any thread count)
+  // energy per row (fixed reduction order: deterministic for any thread count); with a flat limit, the sums
+  // of flat_gains (image_math.h) on the pattern p and the mask's excess e = q / kMaskQ instead
   const bool flat = p.flat_rms > 0.0;
-  std::vector<double> row_energy(h, 0.0), row_floor(flat ? h : 0, 0.0);
-  std::vector<std::size_t> row_floor_n(flat ? h : 0, 0);
+  const float iq = 1.0f / kMaskQ;
+  std::vector<double> row_energy(flat ? 0 : h, 0.0), row_sums(flat ? h * kFlatSums : 0, 0.0);
   parallel_for(h, kApplyGrain, [&](std::size_t b, std::size_t e) {
     std::vector<float> d(w);
     for (std::size_t r = b; r < e; ++r) {
       const int lo = row_lo[r];
       const uint16_t* q = p.mask_q + r * w;
-      row_energy[r] =
-          k.pattern_row(q, nullptr, prow.data() + lo * w, prow.data() + (lo + 1) * w, row_fr[r], w, d.data());
-      if (flat) {
-        double fe = 0.0;
-        std::size_t fn = 0;
-        for (std::size_t x = 0; x < w; ++x)
-          if (q[x] == 0) {
-            fe += static_cast<double>(d[x]) * d[x];
-            ++fn;
-          }
-        row_floor[r] = fe;
-        row_floor_n[r] = fn;
+      const float* p0 = prow.data() + lo * w;
+      const float* p1 = prow.data() + (lo + 1) * w;
+      if (!flat) {
+        row_energy[r] = k.pattern_row(q, nullptr, p0, p1, row_fr[r], w, d.data());
+        continue;
+      }
+      double* sums = row_sums.data() + r * kFlatSums;
+      sums[kSumPP] = k.pattern_row(nullptr, nullptr, p0, p1, row_fr[r], w, d.data());
+      for (std::size_t x = 0; x < w; ++x) {
+        const double pp = static_cast<double>(d[x]) * d[x], ex = static_cast<double>(q[x]) * iq;
+        sums[kSumPPE] += pp * ex;
+        sums[kSumPPEE] += pp * ex * ex;
+        if (q[x] == 0) {
+          sums[kSumFlatPP] += pp;
+          sums[kSumFlatN] += 1.0;
+        }
       }
     }
   });
-  double energy = 0.0, floor_energy = 0.0;
-  std::size_t floor_n = 0;
-  for (double e : row_energy) energy += e;
-  for (double e : row_floor) floor_energy += e;
-  for (std::size_t c : row_floor_n) floor_n += c;
-  double g_floor = 0.0, g_rest = 0.0;
-  flat_gains(energy, floor_energy, static_cast<double>(floor_n), static_cast<double>(h * w), p.target_rms,
-             p.flat_rms, &g_floor, &g_rest);
-  if (p.gain != nullptr) *p.gain = g_rest;
+  double g_floor = 0.0, g_excess = 0.0;
+  if (flat) {
+    double sums[kFlatSums] = {};
+    for (std::size_t r = 0; r < h; ++r)
+      for (int j = 0; j < kFlatSums; ++j) sums[j] += row_sums[r * kFlatSums + j];
+    flat_gains(sums, static_cast<double>(h * w), p.target_rms, p.flat_rms, &g_floor, &g_excess);
+  } else {
+    double energy = 0.0;
+    for (double e : row_energy) energy += e;
+    g_floor = g_excess = embed_gain(energy, static_cast<double>(h * w), p.target_rms);
+  }
+  if (p.gain != nullptr) *p.gain = g_excess;
   if (p.gain_flat != nullptr) *p.gain_flat = g_floor;
-  const bool two = g_floor != g_rest;
-  const float gf = static_cast<float>(g_floor), gr = static_cast<float>(g_rest);
+  const bool split = g_floor != g_excess;
+  const float gf = static_cast<float>(g_floor), gx = static_cast<float>(g_excess);
   const std::size_t row_bytes = w * p.in.pixel_stride() * elem_size(p.in.type);
   const int type = static_cast<int>(p.in.type), ps = static_cast<int>(p.in.pixel_stride());
   parallel_for(h, kApplyGrain, [&](std::size_t b, std::size_t e) {
@@ -300,12 +307,16 @@ void embed_apply_fused(const FusedApplyParams& p) {
     for (std::size_t r = b; r < e; ++r) {
       const int lo = row_lo[r];
       const uint16_t* q = p.mask_q + r * w;
-      k.pattern_row(q, nullptr, prow.data() + lo * w, prow.data() + (lo + 1) * w, row_fr[r], w, d.data());
-      if (two) {  // per-pixel gain, then applied with gain 1 (1 * v == v: the same rounding as g * d)
-        for (std::size_t x = 0; x < w; ++x) d[x] *= q[x] == 0 ? gf : gr;
+      const float* p0 = prow.data() + lo * w;
+      const float* p1 = prow.data() + (lo + 1) * w;
+      if (split) {  // d = p (g_floor + g_excess e), applied with gain 1 (1 * v == v)
+        k.pattern_row(nullptr, nullptr, p0, p1, row_fr[r], w, d.data());
+        for (std::size_t x = 0; x < w; ++x) d[x] *= gf + gx * (static_cast<float>(q[x]) * iq);
+      } else {
+        k.pattern_row(q, nullptr, p0, p1, row_fr[r], w, d.data());
       }
       k.apply_row(static_cast<const char*>(p.in.data) + r * row_bytes,
-                  static_cast<char*>(p.out) + r * row_bytes, type, ps, d.data(), two ? 1.0f : gr, w,
+                  static_cast<char*>(p.out) + r * row_bytes, type, ps, d.data(), split ? 1.0f : gx, w,
                   scratch.data());
     }
   });

@@ -4,8 +4,8 @@
 //   pass A (embed_analyse): luma -> texture mask (running row caches) -> the mask, quantised to uint16,
 //     and optionally the area-resampled luma and mask at the working size (what the informed step needs);
 //   pass B (embed_apply_fused): the mask times the tiled pattern, its energy (for the gain that sets the
-//     delta's RMS; with flat_rms, also the flat pixels' share for their own gain), then the delta added to
-//     R, G, B (or grey), rounded and clipped.
+//     delta's RMS; with flat_rms, the sums for the floor's and the excess's gains: flat_gains in
+//     image_math.h), then the delta added to R, G, B (or grey), rounded and clipped.
 //
 // Together they compute what image_luma -> image_mask -> image_resample -> image_embed_apply compute
 // (image_embed.h), which stay as the reference: the mask is the same up to float rounding, the delta differs
@@ -40,8 +40,8 @@ struct FusedApplyParams {
   double chip = 0.0;                 // chip size in pixels (> 0)
   double target_rms = 0.0;           // RMS of the luma delta (grey levels)
   double flat_rms = 0.0;        // > 0: limit of the delta's RMS on flat pixels (flat_gains, image_math.h)
-  double* gain = nullptr;       // out: the gain applied to mask * pattern (textured pixels; may be null)
-  double* gain_flat = nullptr;  // out: the gain on flat pixels (mask quantised to 0; may be null)
+  double* gain = nullptr;       // out: the gain of mask * pattern (with a flat limit: of the mask's excess)
+  double* gain_flat = nullptr;  // out: the gain of the mask's floor part (flat_gains; may be null)
 };
 
 void embed_apply_fused(const FusedApplyParams& p);

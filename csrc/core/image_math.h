@@ -77,34 +77,44 @@ PROVMARK_HD double embed_gain(double energy, double pixels, double target_rms) {
   return rms > 1e-12 ? target_rms / rms : 0.0;
 }
 
-// Flat pixels: those whose texture mask sits at its floor, i.e. quantises to 0 (kMaskQ; the fused CPU
-// embedder's q == 0). The flat-limited embedding (flat_gains) gives them their own gain.
+// The flat limit (flat_rms > 0; docs/video.md, "Imperceptibility"). The delta mask * pattern is split along
+// the mask, m = kMaskLo + e: d = p (g_floor + g_excess e), so that the floor part, all that flat pixels
+// carry, and the excess over it, which grows with the texture, get their own gains. Without the limit both
+// are the plain gain g and d = g m p. It is continuous in the mask: pixels just above the floor get about
+// g_floor.
+//
+// Flat pixels: the mask at its floor, i.e. quantised to 0 (kMaskQ; the fused CPU embedder's q == 0).
 PROVMARK_HD bool mask_at_floor(float m) {
   return static_cast<int>(add_rn(mul_rn(m - kMaskLo, kMaskQ), 0.5f)) == 0;
 }
+// The excess e of a (float) mask over its floor: 0 on flat pixels.
+PROVMARK_HD float mask_excess(float m) { return mask_at_floor(m) ? 0.0f : m - kMaskLo; }
 
-// The flat-limited embedding moves at most this factor of the frame's gain onto the textured pixels.
+// The limit raises the excess's gain at most this many times the plain gain.
 constexpr double kFlatMoveMax = 2.0;
 
-// Gains of the flat-limited embedding (flat_rms > 0): where the delta's RMS on the flat pixels would exceed
-// flat_rms grey levels, the flat pixels get the gain that brings it to flat_rms and the textured ones the
-// gain that keeps the whole delta's RMS at target_rms, within [g, kFlatMoveMax g] (g: embed_gain). Otherwise
-// (or flat_rms <= 0) both are g. energy: sum of (mask * pattern)^2 over all `pixels`; floor_energy over the
-// floor_pixels flat ones. Measured in docs/video.md ("Imperceptibility").
-PROVMARK_HD void flat_gains(double energy, double floor_energy, double floor_pixels, double pixels,
-                            double target_rms, double flat_rms, double* g_floor, double* g_rest) {
-  const double g = embed_gain(energy, pixels, target_rms);
+// Per-frame sums the gains need (p: the tiled pattern, e: the mask's excess), in this order.
+enum FlatSum : int { kSumPP = 0, kSumPPE = 1, kSumPPEE = 2, kSumFlatPP = 3, kSumFlatN = 4, kFlatSums = 5 };
+
+// Gains of the flat-limited embedding from the sums s[kFlatSums] over `pixels`: if the plain gain g
+// (embed_gain of the energy sum (p (1 + e))^2) puts more than flat_rms grey levels RMS on the flat pixels,
+// g_floor brings them to flat_rms and g_excess keeps the whole delta's RMS at target_rms (the positive root
+// of a quadratic), within [g, kFlatMoveMax g]; otherwise both are g.
+PROVMARK_HD void flat_gains(const double* s, double pixels, double target_rms, double flat_rms,
+                            double* g_floor, double* g_excess) {
+  const double a = s[kSumPP], b = s[kSumPPE], c = s[kSumPPEE], f = s[kSumFlatPP], n = s[kSumFlatN];
+  const double g = embed_gain(a + 2.0 * b + c, pixels, target_rms);
   *g_floor = g;
-  *g_rest = g;
-  if (!(flat_rms > 0.0) || !(floor_pixels > 0.0) || !(floor_energy > 0.0) || !(g > 0.0)) return;
-  if (g * sqrt(floor_energy / floor_pixels) <= flat_rms) return;
-  const double gf = flat_rms * sqrt(floor_pixels / floor_energy);
+  *g_excess = g;
+  if (!(flat_rms > 0.0) || !(n > 0.0) || !(f > 0.0) || !(g > 0.0)) return;
+  if (g * sqrt(f / n) <= flat_rms) return;
+  const double gf = flat_rms * sqrt(n / f);
   *g_floor = gf;
-  const double rest = energy - floor_energy;
-  if (!(rest > 0.0)) return;
-  const double want = target_rms * target_rms * pixels - gf * gf * floor_energy;
-  const double gr = want > 0.0 ? sqrt(want / rest) : 0.0;
-  *g_rest = min_d(kFlatMoveMax * g, max_d(g, gr));
+  if (!(c > 0.0)) return;
+  // c x^2 + 2 gf b x + gf^2 a = target^2 pixels
+  const double disc = gf * gf * b * b - c * (gf * gf * a - target_rms * target_rms * pixels);
+  const double gx = (sqrt(max_d(disc, 0.0)) - gf * b) / c;
+  *g_excess = min_d(kFlatMoveMax * g, max_d(g, gx));
 }
 
 // Adding the luma delta `dd` (grey levels) to one sample (apply_rows in image_embed.cpp).

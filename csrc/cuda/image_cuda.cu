@@ -132,18 +132,27 @@ static_assert(kMaskInner == 1, "the tile kernel's box3 is written for kMaskInner
 enum class TileMode : int { kMask = 0, kEnergy = 1, kApply = 2 };
 
 struct TileArgs {
-  FrameView in;                      // frames
-  FrameView out;                     // kApply: marked frames (never aliasing `in`: neighbours read halos)
-  const float* tiles = nullptr;      // kEnergy / kApply: [N, kTile, kTile] chip amplitudes
-  const int* row_lo = nullptr;       // [H] chip_coord of each row
-  const float* row_frac = nullptr;   // [H]
-  const int* col_lo = nullptr;       // [W] chip_coord of each column
-  const float* col_frac = nullptr;   // [W]
-  float* mask_out = nullptr;         // kMask: [N, H, W] mask; kEnergy: optional copy of the mask
-  double* partials = nullptr;        // kEnergy: [N, blocks per frame] delta energy per tile
-  double* floor_partials = nullptr;  // kEnergy with a flat limit: [N, blocks, 2] flat energy, count
-  const double* gains = nullptr;     // kApply: [N, 2] gains per frame: flat pixels, the others (flat_gains)
+  FrameView in;                     // frames
+  FrameView out;                    // kApply: marked frames (never aliasing `in`: neighbours read halos)
+  const float* tiles = nullptr;     // kEnergy / kApply: [N, kTile, kTile] chip amplitudes
+  const int* row_lo = nullptr;      // [H] chip_coord of each row
+  const float* row_frac = nullptr;  // [H]
+  const int* col_lo = nullptr;      // [W] chip_coord of each column
+  const float* col_frac = nullptr;  // [W]
+  float* mask_out = nullptr;        // kMask: [N, H, W] mask; kEnergy: optional copy of the mask
+  double* partials = nullptr;       // kEnergy: [N, blocks per frame] delta energy per tile
+  double* flat_partials = nullptr;  // kEnergy with a flat limit: [N, blocks, kFlatSums] (flat_gains)
+  const double* gains = nullptr;    // kApply: [N, 2] gains per frame: the mask's floor, its excess
 };
+
+// The luma delta of one pixel from its pattern value pv and mask m, with the frame's two gains (gains[0] the
+// floor's, gains[1] the excess's; flat_gains): g m p when they are equal, else p (g_floor + g_excess e) as
+// the CPU's embed_apply_fused.
+__device__ float marked_delta(const double* gains, float pv, float m) {
+  const float gf = static_cast<float>(gains[0]), gx = static_cast<float>(gains[1]);
+  if (gf == gx) return mul_rn(gx, mul_rn(pv, m));
+  return mul_rn(pv, add_rn(gf, mul_rn(gx, mask_excess(m))));
+}
 
 // Every thread's v summed in a fixed tree order (deterministic, rounding as the energy pass always had);
 // returned to every thread. red: kThreads floats of shared memory.
@@ -207,7 +216,8 @@ __global__ void __launch_bounds__(kThreads) tile_kernel(TileArgs a) {
   }
   __syncthreads();
 
-  float energy = 0.0f, floor_energy = 0.0f, floor_count = 0.0f;
+  float energy = 0.0f;
+  float sums[kFlatSums] = {};  // with a flat limit
   const int tx = tid % kT;
   for (int ty = tid / kT; ty < kT; ty += kThreads / kT) {
     const int r = r0 + ty, x = x0 + tx;
@@ -220,30 +230,36 @@ __global__ void __launch_bounds__(kThreads) tile_kernel(TileArgs a) {
       a.mask_out[flat] = m;
       continue;
     }
-    const float d = mul_rn(pattern_at(tile, a.row_lo[r], a.row_frac[r], a.col_lo[x], a.col_frac[x]), m);
+    const float pv = pattern_at(tile, a.row_lo[r], a.row_frac[r], a.col_lo[x], a.col_frac[x]);
     if (M == TileMode::kEnergy) {
-      energy = add_rn(energy, mul_rn(d, d));
-      if (a.floor_partials != nullptr && mask_at_floor(m)) {
-        floor_energy = add_rn(floor_energy, mul_rn(d, d));
-        floor_count += 1.0f;  // at most kT * kT: exact
-      }
       if (a.mask_out != nullptr) a.mask_out[flat] = m;
+      if (a.flat_partials == nullptr) {
+        const float d = mul_rn(pv, m);
+        energy = add_rn(energy, mul_rn(d, d));
+      } else {
+        const float pp = mul_rn(pv, pv), e = mask_excess(m);
+        sums[kSumPP] = add_rn(sums[kSumPP], pp);
+        sums[kSumPPE] = add_rn(sums[kSumPPE], mul_rn(pp, e));
+        sums[kSumPPEE] = add_rn(sums[kSumPPEE], mul_rn(mul_rn(pp, e), e));
+        if (mask_at_floor(m)) {
+          sums[kSumFlatPP] = add_rn(sums[kSumFlatPP], pp);
+          sums[kSumFlatN] += 1.0f;  // at most kT * kT: exact
+        }
+      }
     } else {
-      const float g = static_cast<float>(a.gains[2 * img + (mask_at_floor(m) ? 0 : 1)]);
-      apply_pixel(a.in, a.out, false, img, r, x, mul_rn(g, d));
+      apply_pixel(a.in, a.out, false, img, r, x, marked_delta(a.gains + 2 * img, pv, m));
     }
   }
   if (M == TileMode::kEnergy) {
     const long long per_frame = static_cast<long long>(gridDim.x) * gridDim.y;
     const long long block = img * per_frame + blockIdx.y * gridDim.x + blockIdx.x;
-    const float e = tile_sum(energy, red);
-    if (tid == 0) a.partials[block] = static_cast<double>(e);
-    if (a.floor_partials != nullptr) {
-      const float fe = tile_sum(floor_energy, red);
-      const float fc = tile_sum(floor_count, red);
-      if (tid == 0) {
-        a.floor_partials[2 * block] = static_cast<double>(fe);
-        a.floor_partials[2 * block + 1] = static_cast<double>(fc);
+    if (a.flat_partials == nullptr) {
+      const float e = tile_sum(energy, red);
+      if (tid == 0) a.partials[block] = static_cast<double>(e);
+    } else {
+      for (int j = 0; j < kFlatSums; ++j) {
+        const float v = tile_sum(sums[j], red);
+        if (tid == 0) a.flat_partials[block * kFlatSums + j] = static_cast<double>(v);
       }
     }
   }
@@ -256,10 +272,8 @@ __global__ void apply_plane_kernel(TileArgs a) {
        k += static_cast<long long>(gridDim.x) * blockDim.x) {
     const long long i = k / hw, rem = k % hw, r = rem / w, x = rem % w;
     const float* tile = a.tiles + i * kTile * kTile;
-    const float m = a.mask_out[k];
-    const float d = mul_rn(pattern_at(tile, a.row_lo[r], a.row_frac[r], a.col_lo[x], a.col_frac[x]), m);
-    const float g = static_cast<float>(a.gains[2 * i + (mask_at_floor(m) ? 0 : 1)]);
-    apply_pixel(a.in, a.out, true, i, r, x, mul_rn(g, d));
+    const float pv = pattern_at(tile, a.row_lo[r], a.row_frac[r], a.col_lo[x], a.col_frac[x]);
+    apply_pixel(a.in, a.out, true, i, r, x, marked_delta(a.gains + 2 * i, pv, a.mask_out[k]));
   }
 }
 
@@ -280,23 +294,28 @@ __device__ void block_sum(T s, T* red) {
   }
 }
 
-// One block per frame: sums of the tiles' energies (and of the flat pixels' energies and counts) in a fixed
-// order (deterministic), then the two gains (flat_gains; equal without a flat limit): gains[2 img + 0] for
-// flat pixels, gains[2 img + 1] for the others.
-__global__ void gains_kernel(const double* partials, const double* floor_partials, long long per_frame,
+// One block per frame: the tiles' sums in a fixed order (deterministic), then the gains: gains[2 img] for the
+// mask's floor, gains[2 img + 1] for its excess (flat_gains; without a flat limit both are the plain gain).
+__global__ void gains_kernel(const double* partials, const double* flat_partials, long long per_frame,
                              double pixels, double target_rms, double flat_rms, double* gains) {
   __shared__ double red[kThreads];
   const long long img = blockIdx.x;
-  double sums[3] = {0.0, 0.0, 0.0};  // energy, flat energy, flat count (valid in thread 0)
-  for (int j = 0; j < (floor_partials != nullptr ? 3 : 1); ++j) {
+  const int n = flat_partials != nullptr ? kFlatSums : 1;
+  double sums[kFlatSums] = {};  // valid in thread 0
+  for (int j = 0; j < n; ++j) {
     double s = 0.0;
     for (long long k = threadIdx.x; k < per_frame; k += kThreads)
-      s += j == 0 ? partials[img * per_frame + k] : floor_partials[2 * (img * per_frame + k) + (j - 1)];
+      s += flat_partials != nullptr ? flat_partials[(img * per_frame + k) * kFlatSums + j]
+                                    : partials[img * per_frame + k];
     block_sum(s, red);  // red[0] read by thread 0 only, before its next write
     if (threadIdx.x == 0) sums[j] = red[0];
   }
-  if (threadIdx.x == 0)
-    flat_gains(sums[0], sums[1], sums[2], pixels, target_rms, flat_rms, &gains[2 * img], &gains[2 * img + 1]);
+  if (threadIdx.x != 0) return;
+  if (flat_partials != nullptr) {
+    flat_gains(sums, pixels, target_rms, flat_rms, &gains[2 * img], &gains[2 * img + 1]);
+  } else {
+    gains[2 * img] = gains[2 * img + 1] = embed_gain(sums[0], pixels, target_rms);
+  }
 }
 
 // ---- area resampling (rows first, then columns, as resample_area)
@@ -1269,7 +1288,7 @@ void embed(const EmbedParams& p, std::uintptr_t stream) {
   const long long per_frame = static_cast<long long>(grid.x) * grid.y;
   StreamBuffer<double> partials(static_cast<std::size_t>(n * per_frame), s);
   const bool flat = p.flat_rms > 0.0;
-  StreamBuffer<double> floor_partials(flat ? static_cast<std::size_t>(2 * n * per_frame) : 0, s);
+  StreamBuffer<double> flat_partials(flat ? static_cast<std::size_t>(kFlatSums * n * per_frame) : 0, s);
   StreamBuffer<double> gains(static_cast<std::size_t>(2 * n), s);
   StreamBuffer<float> mask(in_place ? static_cast<std::size_t>(n * h * w) : 0, s);
 
@@ -1283,11 +1302,11 @@ void embed(const EmbedParams& p, std::uintptr_t stream) {
   a.col_frac = col_frac.get();
   a.mask_out = in_place ? mask.get() : nullptr;
   a.partials = partials.get();
-  a.floor_partials = flat ? floor_partials.get() : nullptr;
+  a.flat_partials = flat ? flat_partials.get() : nullptr;
   a.gains = gains.get();
   tile_kernel<TileMode::kEnergy><<<grid, kThreads, 0, s>>>(a);
   check_launch("image embed (CUDA): energy pass");
-  gains_kernel<<<static_cast<unsigned>(n), kThreads, 0, s>>>(partials.get(), a.floor_partials, per_frame,
+  gains_kernel<<<static_cast<unsigned>(n), kThreads, 0, s>>>(partials.get(), a.flat_partials, per_frame,
                                                              static_cast<double>(h * w), p.target_rms,
                                                              p.flat_rms, gains.get());
   check_launch("image embed (CUDA): gains");

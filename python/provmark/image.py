@@ -59,7 +59,7 @@ WORK = 512  # the detector (and the informed embedder) work at most at this shor
 TARGET_RMS = 1.75  # RMS of the luma delta at strength 1 (grey levels)
 MASK_LO, MASK_HI = 1.0, 4.0  # texture mask clip (grey levels of mean absolute Laplacian)
 MASK_Q = 21845.0  # the fused embedder's mask quantisation: q = round((m - 1) * MASK_Q); q == 0 is a flat pixel
-FLAT_MOVE_MAX = 2.0  # the flat limit raises the textured pixels' gain at most this much (_ref_flat_gains)
+FLAT_MOVE_MAX = 2.0  # the flat limit raises the mask excess's gain at most this much (_ref_flat_gains)
 INFORMED_F_LO, INFORMED_F_HI = 0.3, 3.0  # per-bit amplitude factors of the informed embedder
 MIN_EMBED_SIDE = 64
 MIN_DETECT_SIDE = 32
@@ -161,24 +161,36 @@ def _ref_mask_floor(m: np.ndarray) -> np.ndarray:
     return ((m.astype(np.float32) - np.float32(MASK_LO)) * np.float32(MASK_Q) + np.float32(0.5)).astype(np.int32) == 0
 
 
-def _ref_flat_gains(d: np.ndarray, flat: np.ndarray, target: float, flat_rms: float) -> tuple[float, float]:
-    """(flat pixels' gain, the others' gain) for the delta ``d`` = mask * pattern: the gain that brings the
-    whole delta's RMS to ``target``, unless the flat pixels would then exceed ``flat_rms`` grey levels RMS; then
-    they get the gain that brings them to ``flat_rms`` and the others the gain that keeps the total at
-    ``target``, within [g, FLAT_MOVE_MAX g]. C++: flat_gains (image_math.h)."""
-    d64 = d.astype(np.float64)
-    energy, pixels = float(np.sum(d64 * d64)), d.size
-    rms = np.sqrt(energy / pixels)
+def _ref_flat_gains(p: np.ndarray, m: np.ndarray, target: float, flat_rms: float) -> tuple[float, float]:
+    """Gains (floor, excess) of the flat-limited delta ``p (g_floor + g_excess e)``, ``p`` the tiled pattern and
+    ``e`` the mask's excess over its floor (0 on flat pixels): the plain gain g for both unless g puts more than
+    ``flat_rms`` grey levels RMS on the flat pixels; then g_floor brings them to ``flat_rms`` and g_excess keeps
+    the total RMS at ``target``, within [g, FLAT_MOVE_MAX g]. C++: flat_gains (image_math.h)."""
+    flat = _ref_mask_floor(m)
+    p64 = p.astype(np.float64)
+    pp = p64 * p64
+    e = np.where(flat, 0.0, m.astype(np.float64) - MASK_LO)
+    a, b, c = float(pp.sum()), float((pp * e).sum()), float((pp * e * e).sum())
+    f, n = float(pp[flat].sum()), int(np.count_nonzero(flat))
+    rms = np.sqrt((a + 2 * b + c) / p.size)
     g = target / rms if rms > 1e-12 else 0.0
-    fe, fn = float(np.sum(d64[flat] ** 2)), int(np.count_nonzero(flat))
-    if not (flat_rms > 0 and fn > 0 and fe > 0 and g > 0) or g * np.sqrt(fe / fn) <= flat_rms:
+    if not (flat_rms > 0 and n > 0 and f > 0 and g > 0) or g * np.sqrt(f / n) <= flat_rms:
         return g, g
-    gf = flat_rms * np.sqrt(fn / fe)
-    rest = energy - fe
-    if rest <= 0:
+    gf = flat_rms * np.sqrt(n / f)
+    if c <= 0:
         return gf, g
-    want = target * target * pixels - gf * gf * fe
-    return gf, min(FLAT_MOVE_MAX * g, max(g, np.sqrt(want / rest) if want > 0 else 0.0))
+    disc = gf * gf * b * b - c * (gf * gf * a - target * target * p.size)
+    gx = (np.sqrt(max(disc, 0.0)) - gf * b) / c
+    return gf, min(FLAT_MOVE_MAX * g, max(g, gx))
+
+
+def _ref_flat_delta(p: np.ndarray, m: np.ndarray, target: float, flat_rms: float) -> np.ndarray:
+    """The flat-limited delta (float32; ``m p`` times the plain gain when the limit does not bind)."""
+    gf, gx = _ref_flat_gains(p, m, target, flat_rms)
+    if gf == gx:
+        return (m * p) * np.float32(gx)
+    e = np.where(_ref_mask_floor(m), np.float32(0), m - np.float32(MASK_LO))
+    return p * (np.float32(gf) + np.float32(gx) * e)
 
 
 def _ref_apply(img: np.ndarray, delta: np.ndarray) -> np.ndarray:
@@ -578,9 +590,11 @@ class LumaEmbedder:
       probably makes the amplitudes misfit the host).
 
     ``flat_rms`` (grey levels, default None: off) limits the mark's RMS on flat pixels (texture mask at its
-    floor: sky, walls, dark backgrounds), where a static grain would otherwise show on mostly flat frames; the
-    energy taken from them goes to the textured pixels of the same plane (their gain raised at most
-    ``FLAT_MOVE_MAX`` times), so the plane's mark keeps its RMS where it can. The video profile uses it
+    floor: sky, walls, dark backgrounds), where a static grain would otherwise show on mostly flat frames. The
+    mark, mask times pattern, is split into the mask's floor part (all that flat pixels carry), scaled down to
+    the limit, and its excess over the floor, scaled up (at most ``FLAT_MOVE_MAX`` times) to keep the plane's
+    RMS: the energy goes to the textured pixels in proportion to their texture, and pixels just above the floor
+    stay near the flat pixels' amplitude. The video profile uses it
     (``provmark.video.FLAT_RMS``; measured in docs/video.md, "Imperceptibility"). The detector is the same.
 
     ``y`` is an ``[H, W]`` plane: uint8 grey levels, uint16 samples with ``bit_depth`` (9..16) bits, or float
@@ -687,13 +701,11 @@ class LumaEmbedder:
         yl = _ref_luma(a)
         m = _ref_mask(yl)
         tile = self._tile_for(lambda: _informed_factors(yl, m, self._tabs, self._coded, self.chip))
-        d = m * _ref_pattern(self.height, self.width, tile, self.chip)
+        p = _ref_pattern(self.height, self.width, tile, self.chip)
         if self.flat_rms:
-            flat = _ref_mask_floor(m)
-            gf, gr = _ref_flat_gains(d, flat, self._target, self.flat_rms)
-            d *= np.where(flat, np.float32(gf), np.float32(gr))
-        else:
-            d *= np.float32(self._target / max(float(np.sqrt(np.mean(d.astype(np.float64) ** 2))), 1e-9))
+            return _ref_apply(a, _ref_flat_delta(p, m, self._target, self.flat_rms))
+        d = m * p
+        d *= np.float32(self._target / max(float(np.sqrt(np.mean(d.astype(np.float64) ** 2))), 1e-9))
         return _ref_apply(a, d)
 
 
