@@ -259,7 +259,6 @@ void embed_apply_fused(const FusedApplyParams& p) {
   // energy per row (fixed reduction order: deterministic for any thread count); with a flat limit, the sums
   // of flat_gains (image_math.h) on the pattern p and the mask's excess e = q / kMaskQ instead
   const bool flat = p.flat_rms > 0.0;
-  const float iq = 1.0f / kMaskQ;
   std::vector<double> row_energy(flat ? 0 : h, 0.0), row_sums(flat ? h * kFlatSums : 0, 0.0);
   parallel_for(h, kApplyGrain, [&](std::size_t b, std::size_t e) {
     std::vector<float> d(w);
@@ -272,17 +271,9 @@ void embed_apply_fused(const FusedApplyParams& p) {
         row_energy[r] = k.pattern_row(q, nullptr, p0, p1, row_fr[r], w, d.data());
         continue;
       }
-      double* sums = row_sums.data() + r * kFlatSums;
-      sums[kSumPP] = k.pattern_row(nullptr, nullptr, p0, p1, row_fr[r], w, d.data());
-      for (std::size_t x = 0; x < w; ++x) {
-        const double pp = static_cast<double>(d[x]) * d[x], ex = static_cast<double>(q[x]) * iq;
-        sums[kSumPPE] += pp * ex;
-        sums[kSumPPEE] += pp * ex * ex;
-        if (q[x] == 0) {
-          sums[kSumFlatPP] += pp;
-          sums[kSumFlatN] += 1.0;
-        }
-      }
+      float sums[kFlatSums];
+      k.flat_sums_row(q, p0, p1, row_fr[r], w, sums);
+      for (int j = 0; j < kFlatSums; ++j) row_sums[r * kFlatSums + j] = sums[j];
     }
   });
   double g_floor = 0.0, g_excess = 0.0;
@@ -310,8 +301,7 @@ void embed_apply_fused(const FusedApplyParams& p) {
       const float* p0 = prow.data() + lo * w;
       const float* p1 = prow.data() + (lo + 1) * w;
       if (split) {  // d = p (g_floor + g_excess e), applied with gain 1 (1 * v == v)
-        k.pattern_row(nullptr, nullptr, p0, p1, row_fr[r], w, d.data());
-        for (std::size_t x = 0; x < w; ++x) d[x] *= gf + gx * (static_cast<float>(q[x]) * iq);
+        k.split_row(q, p0, p1, row_fr[r], gf, gx, w, d.data());
       } else {
         k.pattern_row(q, nullptr, p0, p1, row_fr[r], w, d.data());
       }

@@ -130,6 +130,80 @@ static float pattern_row(const uint16_t* q, const float* mf, const float* p0, co
   return sum_squares(d, w);
 }
 
+// The flat limit's row pass (flat_gains in image_math.h): the row's sums of p^2, p^2 e, p^2 e^2 (p the
+// pattern), p^2 on flat pixels and their count (e = q / kMaskQ, the mask's excess; flat: q == 0), each with 8
+// partial sums (a fixed order the compiler may vectorise).
+static void flat_sums_row(const uint16_t* q, const float* p0, const float* p1, float fr, std::size_t w,
+                          float* sums) {
+  const float f0 = 1.0f - fr;
+  const float iq = 1.0f / kMaskQ;
+  float a[8] = {}, b[8] = {}, c[8] = {}, f[8] = {}, n[8] = {};
+  std::size_t x = 0;
+#if defined(__AVX2__)
+  // the same eight partial sums in vector lanes (GCC leaves the select and the uint16 conversion scalar)
+  {
+    const __m256 vf0 = _mm256_set1_ps(f0), vfr = _mm256_set1_ps(fr), viq = _mm256_set1_ps(iq);
+    const __m256 one = _mm256_set1_ps(1.0f);
+    __m256 va = _mm256_setzero_ps(), vb = va, vc = va, vf = va, vn = va;
+    for (; x + 8 <= w; x += 8) {
+      const __m256 pv = _mm256_add_ps(_mm256_mul_ps(vf0, _mm256_loadu_ps(p0 + x)),
+                                      _mm256_mul_ps(vfr, _mm256_loadu_ps(p1 + x)));
+      const __m256i q32 = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q + x)));
+      const __m256 e = _mm256_mul_ps(_mm256_cvtepi32_ps(q32), viq);
+      const __m256 flat = _mm256_castsi256_ps(_mm256_cmpeq_epi32(q32, _mm256_setzero_si256()));
+      const __m256 pp = _mm256_mul_ps(pv, pv), ppe = _mm256_mul_ps(pp, e);
+      va = _mm256_add_ps(va, pp);
+      vb = _mm256_add_ps(vb, ppe);
+      vc = _mm256_add_ps(vc, _mm256_mul_ps(ppe, e));
+      vf = _mm256_add_ps(vf, _mm256_and_ps(flat, pp));
+      vn = _mm256_add_ps(vn, _mm256_and_ps(flat, one));
+    }
+    _mm256_storeu_ps(a, va);
+    _mm256_storeu_ps(b, vb);
+    _mm256_storeu_ps(c, vc);
+    _mm256_storeu_ps(f, vf);
+    _mm256_storeu_ps(n, vn);
+  }
+#endif
+  for (; x + 8 <= w; x += 8)
+    for (int l = 0; l < 8; ++l) {
+      const float pv = f0 * p0[x + l] + fr * p1[x + l];
+      const float pp = pv * pv, e = static_cast<float>(q[x + l]) * iq, flat = q[x + l] == 0 ? 1.0f : 0.0f;
+      a[l] += pp;
+      b[l] += pp * e;
+      c[l] += pp * e * e;
+      f[l] += pp * flat;
+      n[l] += flat;
+    }
+  float t[5] = {};
+  for (; x < w; ++x) {
+    const float pv = f0 * p0[x] + fr * p1[x];
+    const float pp = pv * pv, e = static_cast<float>(q[x]) * iq, flat = q[x] == 0 ? 1.0f : 0.0f;
+    t[0] += pp;
+    t[1] += pp * e;
+    t[2] += pp * e * e;
+    t[3] += pp * flat;
+    t[4] += flat;
+  }
+  for (int l = 0; l < 8; ++l) {
+    t[0] += a[l];
+    t[1] += b[l];
+    t[2] += c[l];
+    t[3] += f[l];
+    t[4] += n[l];
+  }
+  for (int j = 0; j < 5; ++j) sums[j] = t[j];
+}
+
+// The flat limit's delta: d[x] = p (gf + gx e), p the pattern, e = q / kMaskQ.
+static void split_row(const uint16_t* q, const float* p0, const float* p1, float fr, float gf, float gx,
+                      std::size_t w, float* d) {
+  const float f0 = 1.0f - fr;
+  const float iq = 1.0f / kMaskQ;
+  for (std::size_t x = 0; x < w; ++x)
+    d[x] = (f0 * p0[x] + fr * p1[x]) * (gf + gx * (static_cast<float>(q[x]) * iq));
+}
+
 // n contiguous uint8 samples: o = round-half-up(clip(s + dd, 0, 255)), clipped after truncation (the same
 // result: a value below 0 truncates to <= 0, one above 255 to >= 255).
 static void add_u8(const uint8_t* s, const float* dd, std::size_t n, uint8_t* o) {
@@ -291,8 +365,9 @@ static void resample_h_row(const float* in, const int32_t* first, const float* w
 }  // namespace
 
 const ImageKernels& image_kernels_table() {
-  static const ImageKernels table = {luma_row,    box_row,   highpass_row, mask_row,   axpy_row,
-                                     pattern_row, apply_row, blur_h_row,   blur_v_row, resample_h_row};
+  static const ImageKernels table = {luma_row,  box_row,     highpass_row,  mask_row,
+                                     axpy_row,  pattern_row, flat_sums_row, split_row,
+                                     apply_row, blur_h_row,  blur_v_row,    resample_h_row};
   return table;
 }
 

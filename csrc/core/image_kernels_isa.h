@@ -30,6 +30,14 @@ struct ImageKernels {
   // (both null); returns the sum of d[x]^2.
   float (*pattern_row)(const uint16_t* q, const float* mf, const float* p0, const float* p1, float fr,
                        std::size_t w, float* d);
+  // The flat limit (flat_gains in image_math.h), pass 1: sums[0..4] = the row's sums of p^2, p^2 e, p^2 e^2,
+  // p^2 on flat pixels (q == 0) and their count, with p = (1 - fr) p0[x] + fr p1[x] the pattern and
+  // e = q[x] / kMaskQ the mask's excess over its floor.
+  void (*flat_sums_row)(const uint16_t* q, const float* p0, const float* p1, float fr, std::size_t w,
+                        float* sums);
+  // The flat limit, pass 2: d[x] = p (gf + gx e), p and e as above.
+  void (*split_row)(const uint16_t* q, const float* p0, const float* p1, float fr, float gf, float gx,
+                    std::size_t w, float* d);
   // dst = clip(src + g * d) on the colour channels of one row (u8: rounded; float: src + g*d/255 in [0, 1]);
   // a 4th channel is copied. scratch: at least 4 * w floats.
   void (*apply_row)(const void* src, void* dst, int type, int ps, const float* d, float g, std::size_t w,
