@@ -70,7 +70,8 @@ def profile_stages(src: str, emb: pm.video.FrameEmbedder) -> dict:
 
 
 def embed_only(src: str, emb: pm.video.FrameEmbedder, threads: tuple[int, ...], repeat: int) -> dict:
-    """Frames/s of FrameEmbedder.push on decoded frames held in memory (decode not timed), per thread count."""
+    """Frames/s of FrameEmbedder.push on decoded frames held in memory (decode not timed), per thread count, with
+    and without the flat limit."""
     import av
 
     with av.open(src) as c:
@@ -78,17 +79,27 @@ def embed_only(src: str, emb: pm.video.FrameEmbedder, threads: tuple[int, ...], 
         s.thread_type = "AUTO"
         frames = list(c.decode(s))
     res = {"embed_only_frames": len(frames), "embed_only_format": frames[0].format.name}
+    # the same embedder with the flat limit off (video.FLAT_RMS), timed alternately beside it: what the limit costs
+    m = emb._marker
+    plain = pm.video.FrameEmbedder(emb.width, emb.height, m.payload, m.key)
+    plain._marker.embedder = pm.image.LumaEmbedder(
+        emb.width, emb.height, m.payload, m.key, m.gained, informed=pm.video.INFORMED
+    )
     for n in threads:
         pm.set_num_threads(n)
-        emb.push(frames[0])  # warm up (tables, first-touch of the buffers)
-        best = float("inf")
+        best = {"": float("inf"), "_no_flat_limit": float("inf")}
+        for e in (emb, plain):
+            e.push(frames[0])  # warm up (tables, first-touch of the buffers)
         for _ in range(max(1, repeat)):
-            t0 = time.perf_counter()
-            for f in frames:
-                emb.push(f)
-            best = min(best, time.perf_counter() - t0)
-        res[f"embed_only_fps_{n}_threads"] = round(len(frames) / best, 1)
-        res[f"embed_only_ms_per_frame_{n}_threads"] = round(1000 * best / len(frames), 2)
+            for tag, e in (("", emb), ("_no_flat_limit", plain)):
+                t0 = time.perf_counter()
+                for f in frames:
+                    e.push(f)
+                best[tag] = min(best[tag], time.perf_counter() - t0)
+        for tag, b in best.items():
+            res[f"embed_only_fps_{n}_threads{tag}"] = round(len(frames) / b, 1)
+            res[f"embed_only_ms_per_frame_{n}_threads{tag}"] = round(1000 * b / len(frames), 2)
+        res[f"flat_limit_time_ratio_{n}_threads"] = round(best[""] / best["_no_flat_limit"], 3)
     return res
 
 

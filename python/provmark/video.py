@@ -100,8 +100,8 @@ INFORMED = "off"  # image.LumaEmbedder informed step for video: no gain after av
 # below the image default) and raises the payload's signal after heavy compression (docs/video.md).
 STRENGTH_GAIN = 1.08
 # The mark's RMS on flat pixels (texture mask at its floor) at strength 1, in grey levels: above it a static
-# grain showed on mostly flat frames (a sky, a dark background); the rest of the energy goes to the textured
-# pixels of the frame (image.LumaEmbedder flat_rms; measured in docs/video.md, "Imperceptibility").
+# grain showed on mostly flat frames (a sky, a dark background); the energy taken from them goes to the
+# textured pixels by their texture (image.LumaEmbedder flat_rms; measured in docs/video.md, "Imperceptibility").
 FLAT_RMS = 0.7
 
 
