@@ -302,3 +302,31 @@ def test_intra_frames_weigh_more_when_types_are_known(key):
     base = pm.video.detect_frames(plain, key, fps=8)
     assert not base.found
     assert det.details["averages_tried"] == base.details["averages_tried"] + 1  # counted in the p-value
+
+
+def test_regression_set_on_a_real_photo_clip(tmp_path, key):
+    """The issue's small regression set: a 4 s static shot of a real photo (scikit-image's Hubble deep field,
+    960 x 544, with per-frame sensor noise), marked by embed_file with its defaults, then H.264 CRF 35, a
+    downscale to 480p + H.264 CRF 28, and a 3 s cut (provmark.bench.attacks: the real encoders). Each still
+    decodes the exact payload; the unmarked shot after CRF 35 is not detected. Moving shots are harder
+    (docs/video.md, "Camera motion")."""
+    import skimage
+    from skimage import io
+
+    from provmark.bench import attacks
+
+    photo = io.imread(os.path.join(os.path.dirname(skimage.__file__), "data", "hubble_deep_field.jpg"))
+    rng = np.random.default_rng(0)
+    noise = rng.normal(0, 2.0, (100, 544, 960, 1))
+    frames = np.clip(photo[None, :544, :960].astype(np.float32) + noise, 0, 255).astype(np.uint8)
+    src, dst = tmp_path / "shot.mp4", tmp_path / "marked.mp4"
+    clips.make_clip(src, frames=frames, fps=25)
+    pm.video.embed_file(src, dst, PAYLOAD, key, progress=False)
+    with av.open(str(dst)) as c:
+        marked = np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)])
+    for name in ("h264(crf=35)", "downscale(height=480) | h264(crf=28)", "temporal_crop(seconds=3)"):
+        out = attacks.get(name, "video")(attacks.VideoClip(marked, 25.0), seed=1)
+        det = pm.video.detect_frames(out.frames, key, fps=out.fps)
+        assert det.found and det.payload == PAYLOAD, (name, det.score)
+    out = attacks.get("h264(crf=35)", "video")(attacks.VideoClip(frames, 25.0), seed=1)
+    assert not pm.video.detect_frames(out.frames, key, fps=out.fps).found
