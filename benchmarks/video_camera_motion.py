@@ -10,7 +10,7 @@ fractional speeds are sub-pixel), marked by `embed_file` with its defaults, atta
 `provmark.bench.attacks` (the real encoders) and read by `detect_frames`. Reported per speed and attack:
 exact payloads over `--keys` pinned keys (sha256 of `motion-<i>`) and the sync z; then, for one key, the
 image detector's sync z of single frames after the decay attack (the intra frame first), which shows the
-mark fading along the prediction chain.
+mark fading along the prediction chain. `--chip-scale` tries larger chips (a format variant).
 
     python benchmarks/video_camera_motion.py --keys 3
 """
@@ -63,8 +63,24 @@ def main() -> None:
     ap.add_argument("--attacks", nargs="+", default=["h264(crf=23)", "h264(crf=28)", "h264(crf=35)"])
     ap.add_argument("--decay-attack", default="h264(crf=28)", help="attack for the single-frame read-out")
     ap.add_argument("--decay-frames", type=int, nargs="+", default=[0, 5, 10, 20, 40, 60, 99])
+    ap.add_argument(
+        "--chip-scale",
+        type=float,
+        default=1.0,
+        help="embed with chips this many times the engine's size (a format variant; the detector's geometry "
+        "search finds the larger period as a scale change)",
+    )
     args = ap.parse_args()
     from provmark.bench import attacks as A
+
+    if args.chip_scale != 1.0:
+        init = pm.video._LumaMarker.__init__
+
+        def scaled(self, *a, **k):
+            init(self, *a, **k)
+            self.embedder.chip *= args.chip_scale
+
+        pm.video._LumaMarker.__init__ = scaled
 
     photo = _photo(args.photo)
     n = round(args.seconds * FPS)
