@@ -330,3 +330,30 @@ def test_regression_set_on_a_real_photo_clip(tmp_path, key):
         assert det.found and det.payload == PAYLOAD, (name, det.score)
     out = attacks.get("h264(crf=35)", "video")(attacks.VideoClip(frames, 25.0), seed=1)
     assert not pm.video.detect_frames(out.frames, key, fps=out.fps).found
+
+
+def test_motion_aligned_average_follows_a_travelling_mark(key):
+    """Under heavy H.264 a panning shot's P frames carry the mark along with the picture. Emulated here: one
+    marked frame, then copies of it moved 3 px per frame (mark included). The plain average smears the mark;
+    the motion-aligned average (each frame moved back onto the first by its phase-correlation shift) decodes
+    it, and counts as one more average tried. A still shot does not try it; unmarked moving frames stay
+    unmarked."""
+    base = clips.photo()[100:292, 80:336]  # 256 x 192
+    marked = pm.video.FrameEmbedder(W, H, PAYLOAD, key).push(base.copy())
+    moving = [np.roll(marked, -3 * i, axis=1) for i in range(12)]
+    det = pm.video.detect_frames(moving, key, fps=25)
+    assert det.found and det.payload == PAYLOAD
+    assert det.details["decision"] == "motion_aligned"
+    still = pm.video.detect_frames([marked] * 12, key, fps=25)
+    assert still.found and still.details["decision"] == "all_frames"
+    assert det.details["averages_tried"] == still.details["averages_tried"] + 1
+    assert not pm.video.detect_frames([np.roll(base, -3 * i, axis=1) for i in range(12)], key, fps=25).found
+
+
+def test_global_shift_estimate():
+    y = pm.video._rgb_luma(clips.photo()[:192, :256]).astype(np.float64)
+    window = np.outer(np.hanning(192), np.hanning(256))
+    ref = pm.video._motion_spectrum(y, window)
+    for dy, dx in ((0.0, 0.0), (0.0, 3.0), (-2.4, 5.6), (1.3, -0.3)):
+        est = pm.video._global_shift(ref, window, pm.video._shifted(y, dy, dx))
+        assert abs(est[0] - dy) < 0.15 and abs(est[1] - dx) < 0.15, (dy, dx, est)

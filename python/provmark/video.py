@@ -306,6 +306,13 @@ def _av_frame_luma(frame: Any) -> np.ndarray:
 # Weights of the type-weighted average by picture type (I, P, B): under heavy compression intra frames keep
 # far more of the mark than predicted ones (docs/video.md, "Frame types"). Other types count 1.
 TYPE_WEIGHTS = {1: 16.0, 2: 2.0, 3: 1.0}
+# Camera motion: an H.264/HEVC P frame carries the mark along with the moving picture, and at high CRF the
+# fixed mark is not restored, so after each intra frame the mark travels with the content and fades
+# (docs/video.md, "Camera motion"). The detector also tries the average of the MOTION_FRAMES frames from each
+# intra frame (the first frame when types are unknown), each moved back by its global shift against that
+# frame (phase correlation), which puts the travelling mark back in place.
+MOTION_FRAMES = 12
+MOTION_MIN_SHIFT = 0.5  # px at the working size: below this the aligned average adds nothing to the plain one
 
 
 def _frame_weight(frame: Any) -> float:
@@ -314,6 +321,36 @@ def _frame_weight(frame: Any) -> float:
         return TYPE_WEIGHTS.get(int(frame.pict_type), 1.0)
     except (AttributeError, TypeError, ValueError):
         return 1.0
+
+
+def _global_shift(ref_spec: np.ndarray, window: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """(dy, dx) with y(p) ~ ref(p - (dy, dx)): phase correlation of Hann-windowed planes (ref_spec: the
+    reference's rfft2 from _motion_spectrum), parabolic sub-pixel peak."""
+    h, w = y.shape
+    cross = _motion_spectrum(y, window) * np.conj(ref_spec)
+    cross /= np.abs(cross) + 1e-12
+    r = np.fft.irfft2(cross, s=(h, w))
+    iy, ix = np.unravel_index(int(np.argmax(r)), r.shape)
+
+    def vertex(m: float, c: float, p: float) -> float:
+        den = m - 2.0 * c + p
+        return 0.5 * (m - p) / den if den != 0 else 0.0
+
+    dy = iy + vertex(r[iy - 1, ix], r[iy, ix], r[(iy + 1) % h, ix])
+    dx = ix + vertex(r[iy, ix - 1], r[iy, ix], r[iy, (ix + 1) % w])
+    return (dy - h if dy > h / 2 else dy), (dx - w if dx > w / 2 else dx)
+
+
+def _motion_spectrum(y: np.ndarray, window: np.ndarray) -> np.ndarray:
+    return np.fft.rfft2((y - y.mean()) * window)
+
+
+def _shifted(y: np.ndarray, dy: float, dx: float) -> np.ndarray:
+    """y moved by (dy, dx) pixels (Fourier shift: exact for the mark's frequencies, cyclic at the borders)."""
+    h, w = y.shape
+    fy = np.fft.fftfreq(h)[:, None]
+    fx = np.fft.rfftfreq(w)[None, :]
+    return np.fft.irfft2(np.fft.rfft2(y) * np.exp(-2j * np.pi * (fy * dy + fx * dx)), s=(h, w))
 
 
 def _rgb_luma(a: np.ndarray) -> np.ndarray:
@@ -368,6 +405,13 @@ class _Accumulator:
         self.wtotal: np.ndarray | None = None  # frame-type weighted sum (only when frame types vary)
         self.wsum = 0.0
         self.weights_seen: set[float] = set()
+        # motion-aligned sum (MOTION_FRAMES): the anchor's spectrum, frames left in its window, the sum
+        self.mc_window: np.ndarray | None = None
+        self.mc_ref: np.ndarray | None = None
+        self.mc_left = 0
+        self.mc_sum: np.ndarray | None = None
+        self.mc_n = 0
+        self.mc_moved = False
 
     def _detect(self, mean: np.ndarray) -> Detection:
         t0 = time.perf_counter()
@@ -383,6 +427,7 @@ class _Accumulator:
             self.wtotal = np.zeros(y.shape, np.float64)
         elif y.shape != self.shape:
             raise ValueError(f"detect: frame size changed within the video ({self.shape} -> {y.shape})")
+        self._add_motion(y, self.n == 0 or weight == TYPE_WEIGHTS[1])
         self.total += y
         self.n += 1
         self.wtotal += y * weight if weight != 1.0 else y
@@ -397,6 +442,25 @@ class _Accumulator:
             self.sec, self.sec_sum, self.sec_n, self.sec_t0 = s, np.zeros(y.shape, np.float64), 0, t
         self.sec_sum += y
         self.sec_n += 1
+
+    def _add_motion(self, y: np.ndarray, intra: bool) -> None:
+        """The motion-aligned sum: frames within MOTION_FRAMES of their intra frame, moved back onto it."""
+        if intra:
+            if self.mc_window is None:
+                self.mc_window = np.outer(np.hanning(y.shape[0]), np.hanning(y.shape[1]))
+                self.mc_sum = np.zeros(y.shape, np.float64)
+            self.mc_ref = _motion_spectrum(y.astype(np.float64), self.mc_window)
+            self.mc_left = MOTION_FRAMES
+            shifted = y
+        elif self.mc_left > 0:
+            dy, dx = _global_shift(self.mc_ref, self.mc_window, y.astype(np.float64))
+            self.mc_moved |= math.hypot(dy, dx) >= MOTION_MIN_SHIFT
+            shifted = _shifted(y.astype(np.float64), -dy, -dx)
+        else:
+            return
+        self.mc_sum += shifted
+        self.mc_n += 1
+        self.mc_left -= 1
 
     def _close_second(self) -> None:
         if self.sec is None or self.sec_n == 0:
@@ -432,8 +496,11 @@ class _Accumulator:
             tries.append(("type_weighted", self._detect((self.wtotal / self.wsum).astype(np.float32))))
         if not any(d.found for _, d in tries) and 0 < self.present_n < self.n:
             tries.append(("present_seconds", self._detect((self.present_sum / self.present_n).astype(np.float32))))
+        moved = self.mc_moved and self.mc_n > 1  # the camera moved: the motion-aligned average too
+        if moved and not any(d.found for _, d in tries):
+            tries.append(("motion_aligned", self._detect((self.mc_sum / self.mc_n).astype(np.float32))))
         # every average that could have been tried counts (Bonferroni), whether or not an earlier one decoded
-        n_tests = 1 + weighted + (0 < self.present_n < self.n) + (len(self.segments) if self.segments else 0)
+        n_tests = 1 + weighted + (0 < self.present_n < self.n) + moved + (len(self.segments) if self.segments else 0)
         if not any(d.found for _, d in tries) and self.best_segment is not None and self.best_segment[0].found:
             tries.append((f"segment_{self.best_segment[1]}", self.best_segment[0]))
         found = [(name, d) for name, d in tries if d.found]
