@@ -24,9 +24,10 @@ How it works (figures and commands in docs/video.md):
   trace in each frame is found over seconds. Each second is also checked on its own (``details["segments"]``)
   so that a cut of marked and unmarked footage is localised. The overall decision tries the average of all
   frames, for decoded PyAV frames of mixed picture types an average that weighs intra frames more
-  (``TYPE_WEIGHTS``: heavy compression leaves far more of the mark in I frames), and the average of the
-  seconds that showed the mark; p-values are multiplied by the number of averages that could be tried
-  (Bonferroni).
+  (``TYPE_WEIGHTS``: heavy compression leaves far more of the mark in I frames), the average of the
+  seconds that showed the mark, and when the camera moved a motion-aligned average (``MOTION_FRAMES``: P
+  frames carry the mark along with the picture); p-values are multiplied by the number of averages that
+  could be tried (Bonferroni).
 * Files: :func:`provmark.media.video_io.transcode` runs decode -> mark -> encode as a pipeline and keeps
   timestamps, rotation, colour metadata, audio (watermarked with ``provmark.audio`` when ``audio="mark"``),
   subtitles, chapters and tags; the output is written atomically and never replaces the input unless asked.
@@ -35,6 +36,7 @@ How it works (figures and commands in docs/video.md):
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 import sys
@@ -310,7 +312,7 @@ TYPE_WEIGHTS = {1: 16.0, 2: 2.0, 3: 1.0}
 # fixed mark is not restored, so after each intra frame the mark travels with the content and fades
 # (docs/video.md, "Camera motion"). The detector also tries the average of the MOTION_FRAMES frames from each
 # intra frame (the first frame when types are unknown), each moved back by its global shift against that
-# frame (phase correlation), which puts the travelling mark back in place.
+# frame (phase correlation, Fourier shift), which puts the travelling mark back in place.
 MOTION_FRAMES = 12
 MOTION_MIN_SHIFT = 0.5  # px at the working size: below this the aligned average adds nothing to the plain one
 
@@ -323,13 +325,27 @@ def _frame_weight(frame: Any) -> float:
         return 1.0
 
 
-def _global_shift(ref_spec: np.ndarray, window: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """(dy, dx) with y(p) ~ ref(p - (dy, dx)): phase correlation of Hann-windowed planes (ref_spec: the
-    reference's rfft2 from _motion_spectrum), parabolic sub-pixel peak."""
+@functools.lru_cache(maxsize=4)
+def _hann2(shape: tuple[int, int]) -> np.ndarray:
+    return np.outer(np.hanning(shape[0]), np.hanning(shape[1])).astype(np.float32)
+
+
+def _motion_spectrum(y: np.ndarray) -> np.ndarray:
+    """Spectrum for _global_shift: the plane minus its mean, Hann-windowed (float32 FFT)."""
+    from scipy import fft as sfft
+
+    return sfft.rfft2((y - np.float32(y.mean())).astype(np.float32) * _hann2(y.shape))
+
+
+def _global_shift(ref_spec: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """(dy, dx) in pixels with y(p) ~ ref(p - (dy, dx)): phase correlation (ref_spec from _motion_spectrum of
+    the reference), parabolic sub-pixel peak."""
+    from scipy import fft as sfft
+
     h, w = y.shape
-    cross = _motion_spectrum(y, window) * np.conj(ref_spec)
-    cross /= np.abs(cross) + 1e-12
-    r = np.fft.irfft2(cross, s=(h, w))
+    cross = _motion_spectrum(y) * np.conj(ref_spec)
+    cross /= np.abs(cross) + np.float32(1e-12)
+    r = sfft.irfft2(cross, s=(h, w))
     iy, ix = np.unravel_index(int(np.argmax(r)), r.shape)
 
     def vertex(m: float, c: float, p: float) -> float:
@@ -338,19 +354,14 @@ def _global_shift(ref_spec: np.ndarray, window: np.ndarray, y: np.ndarray) -> tu
 
     dy = iy + vertex(r[iy - 1, ix], r[iy, ix], r[(iy + 1) % h, ix])
     dx = ix + vertex(r[iy, ix - 1], r[iy, ix], r[iy, (ix + 1) % w])
-    return (dy - h if dy > h / 2 else dy), (dx - w if dx > w / 2 else dx)
+    return float(dy - h if dy > h / 2 else dy), float(dx - w if dx > w / 2 else dx)
 
 
-def _motion_spectrum(y: np.ndarray, window: np.ndarray) -> np.ndarray:
-    return np.fft.rfft2((y - y.mean()) * window)
-
-
-def _shifted(y: np.ndarray, dy: float, dx: float) -> np.ndarray:
-    """y moved by (dy, dx) pixels (Fourier shift: exact for the mark's frequencies, cyclic at the borders)."""
-    h, w = y.shape
-    fy = np.fft.fftfreq(h)[:, None]
-    fx = np.fft.rfftfreq(w)[None, :]
-    return np.fft.irfft2(np.fft.rfft2(y) * np.exp(-2j * np.pi * (fy * dy + fx * dx)), s=(h, w))
+def _shift_ramp(shape: tuple[int, int], dy: float, dx: float) -> np.ndarray:
+    """Multiplier of an rfft2 spectrum of ``shape`` that moves the plane by (dy, dx) pixels (cyclic)."""
+    ry = np.exp(-2j * np.pi * np.fft.fftfreq(shape[0]) * dy).astype(np.complex64)
+    rx = np.exp(-2j * np.pi * np.fft.rfftfreq(shape[1]) * dx).astype(np.complex64)
+    return ry[:, None] * rx[None, :]  # separable: no exponential per element
 
 
 def _rgb_luma(a: np.ndarray) -> np.ndarray:
@@ -405,8 +416,8 @@ class _Accumulator:
         self.wtotal: np.ndarray | None = None  # frame-type weighted sum (only when frame types vary)
         self.wsum = 0.0
         self.weights_seen: set[float] = set()
-        # motion-aligned sum (MOTION_FRAMES): the anchor's spectrum, frames left in its window, the sum
-        self.mc_window: np.ndarray | None = None
+        # motion-aligned sum (MOTION_FRAMES): the intra frame's motion spectrum, frames left in its window, the
+        # sum of the aligned frames' spectra
         self.mc_ref: np.ndarray | None = None
         self.mc_left = 0
         self.mc_sum: np.ndarray | None = None
@@ -444,21 +455,23 @@ class _Accumulator:
         self.sec_n += 1
 
     def _add_motion(self, y: np.ndarray, intra: bool) -> None:
-        """The motion-aligned sum: frames within MOTION_FRAMES of their intra frame, moved back onto it."""
+        """The motion-aligned sum: frames within MOTION_FRAMES of their intra frame, moved back onto it (summed
+        as spectra: one inverse FFT at the end)."""
+        from scipy import fft as sfft
+
+        if y.shape[0] < 4 or y.shape[1] < 4:
+            return
         if intra:
-            if self.mc_window is None:
-                self.mc_window = np.outer(np.hanning(y.shape[0]), np.hanning(y.shape[1]))
-                self.mc_sum = np.zeros(y.shape, np.float64)
-            self.mc_ref = _motion_spectrum(y.astype(np.float64), self.mc_window)
+            self.mc_ref = _motion_spectrum(y)
             self.mc_left = MOTION_FRAMES
-            shifted = y
+            spec = sfft.rfft2(y.astype(np.float32)).astype(np.complex128)
         elif self.mc_left > 0:
-            dy, dx = _global_shift(self.mc_ref, self.mc_window, y.astype(np.float64))
+            dy, dx = _global_shift(self.mc_ref, y)
             self.mc_moved |= math.hypot(dy, dx) >= MOTION_MIN_SHIFT
-            shifted = _shifted(y.astype(np.float64), -dy, -dx)
+            spec = sfft.rfft2(y.astype(np.float32)) * _shift_ramp(y.shape, -dy, -dx)
         else:
             return
-        self.mc_sum += shifted
+        self.mc_sum = spec if self.mc_sum is None else self.mc_sum + spec
         self.mc_n += 1
         self.mc_left -= 1
 
@@ -498,7 +511,8 @@ class _Accumulator:
             tries.append(("present_seconds", self._detect((self.present_sum / self.present_n).astype(np.float32))))
         moved = self.mc_moved and self.mc_n > 1  # the camera moved: the motion-aligned average too
         if moved and not any(d.found for _, d in tries):
-            tries.append(("motion_aligned", self._detect((self.mc_sum / self.mc_n).astype(np.float32))))
+            mean = np.fft.irfft2(self.mc_sum / self.mc_n, s=self.shape)
+            tries.append(("motion_aligned", self._detect(mean.astype(np.float32))))
         # every average that could have been tried counts (Bonferroni), whether or not an earlier one decoded
         n_tests = 1 + weighted + (0 < self.present_n < self.n) + moved + (len(self.segments) if self.segments else 0)
         if not any(d.found for _, d in tries) and self.best_segment is not None and self.best_segment[0].found:
