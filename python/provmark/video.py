@@ -399,8 +399,9 @@ def _array_luma(x: Any) -> np.ndarray:
 class _Accumulator:
     """Sums working-size luma per second and overall; runs the image detector on averages."""
 
-    def __init__(self, key: Key, fpr: float, segment_fpr: float, segments: bool) -> None:
+    def __init__(self, key: Key, fpr: float, segment_fpr: float, segments: bool, motion: bool = True) -> None:
         self.key, self.fpr, self.segment_fpr, self.want_segments = key, fpr, segment_fpr, segments
+        self.motion = motion  # the motion-aligned average (off for sampled frames: too sparse for the fade)
         self.shape: tuple[int, int] | None = None
         self.total: np.ndarray | None = None
         self.n = 0
@@ -438,7 +439,8 @@ class _Accumulator:
             self.wtotal = np.zeros(y.shape, np.float64)
         elif y.shape != self.shape:
             raise ValueError(f"detect: frame size changed within the video ({self.shape} -> {y.shape})")
-        self._add_motion(y, self.n == 0 or weight == TYPE_WEIGHTS[1])
+        if self.motion:
+            self._add_motion(y, self.n == 0 or weight == TYPE_WEIGHTS[1])
         self.total += y
         self.n += 1
         self.wtotal += y * weight if weight != 1.0 else y
@@ -595,11 +597,16 @@ def detect_file(
     """Decode the video file ``path`` and look for the watermark of ``key``.
 
     max_seconds: check only the first ``max_seconds`` of video; sample_fps: use at most this many frames per
-    second (all by default); fast: let the decoder skip non-reference frames. These bound the cost of
-    checking long uploads. ``details["segments"]`` gives one entry per second: ``present``, ``score``,
-    ``p_value`` and the payload the second decodes on its own (if any)."""
+    second (all by default; sampled frames also skip the motion-aligned average); fast: let the decoder skip
+    non-reference frames. These bound the cost of checking long uploads. ``details["segments"]`` gives one
+    entry per second: ``present``, ``score``, ``p_value`` and the payload the second decodes on its own (if
+    any)."""
     _check_key(key, "detect_file")
-    acc = _Accumulator(key, _check_fpr(fpr, "detect_file"), _check_fpr(segment_fpr, "detect_file"), segments)
+    # sampled frames skip the motion-aligned average: the mark fades within about 40 frames of an intra frame
+    # (docs/video.md, "Camera motion"), so a window of sampled frames would hold little of it
+    acc = _Accumulator(
+        key, _check_fpr(fpr, "detect_file"), _check_fpr(segment_fpr, "detect_file"), segments, sample_fps is None
+    )
     vio = _video_io()
     t0 = time.perf_counter()
     t_dec = 0.0
