@@ -288,7 +288,6 @@ void embed_apply_fused(const FusedApplyParams& p) {
     g_floor = g_excess = embed_gain(energy, static_cast<double>(h * w), p.target_rms);
   }
   if (p.gain != nullptr) *p.gain = g_excess;
-  if (p.gain_flat != nullptr) *p.gain_flat = g_floor;
   const bool split = g_floor != g_excess;
   const float gf = static_cast<float>(g_floor), gx = static_cast<float>(g_excess);
   const std::size_t row_bytes = w * p.in.pixel_stride() * elem_size(p.in.type);

@@ -39,9 +39,8 @@ struct FusedApplyParams {
   const float* tile = nullptr;       // [kTile, kTile] chip amplitudes
   double chip = 0.0;                 // chip size in pixels (> 0)
   double target_rms = 0.0;           // RMS of the luma delta (grey levels)
-  double flat_rms = 0.0;        // > 0: limit of the delta's RMS on flat pixels (flat_gains, image_math.h)
-  double* gain = nullptr;       // out: the gain of mask * pattern (with a flat limit: of the mask's excess)
-  double* gain_flat = nullptr;  // out: the gain of the mask's floor part (flat_gains; may be null)
+  double flat_rms = 0.0;   // > 0: limit of the delta's RMS on flat pixels (flat_gains, image_math.h)
+  double* gain = nullptr;  // out: the gain of mask * pattern (with a flat limit: of the mask's excess)
 };
 
 void embed_apply_fused(const FusedApplyParams& p);
