@@ -10,7 +10,8 @@ fractional speeds are sub-pixel), marked by `embed_file` with its defaults, atta
 `provmark.bench.attacks` (the real encoders) and read by `detect_frames`. Reported per speed and attack:
 exact payloads over `--keys` pinned keys (sha256 of `motion-<i>`) and the sync z; then, for one key, the
 image detector's sync z of single frames after the decay attack (the intra frame first), which shows the
-mark fading along the prediction chain. `--chip-scale` tries larger chips (a format variant).
+mark fading along the prediction chain. `--chip-scale` tries larger chips (a format variant),
+`--motion-frames` another window for the detector's motion-aligned average.
 
     python benchmarks/video_camera_motion.py --keys 3
 """
@@ -70,8 +71,17 @@ def main() -> None:
         help="embed with chips this many times the engine's size (a format variant; the detector's geometry "
         "search finds the larger period as a scale change)",
     )
+    ap.add_argument(
+        "--motion-frames",
+        type=int,
+        default=None,
+        help="frames of the detector's motion-aligned average (default: video.MOTION_FRAMES)",
+    )
     args = ap.parse_args()
     from provmark.bench import attacks as A
+
+    if args.motion_frames is not None:
+        pm.video.MOTION_FRAMES = args.motion_frames
 
     if args.chip_scale != 1.0:
         init = pm.video._LumaMarker.__init__

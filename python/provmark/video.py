@@ -313,7 +313,7 @@ TYPE_WEIGHTS = {1: 16.0, 2: 2.0, 3: 1.0}
 # (docs/video.md, "Camera motion"). The detector also tries the average of the MOTION_FRAMES frames from each
 # intra frame (the first frame when types are unknown), each moved back by its global shift against that
 # frame (phase correlation, Fourier shift), which puts the travelling mark back in place.
-MOTION_FRAMES = 12
+MOTION_FRAMES = 8
 MOTION_MIN_SHIFT = 0.5  # px at the working size: below this the aligned average adds nothing to the plain one
 
 
