@@ -452,37 +452,20 @@ def frametypes(args) -> None:
 
 
 def _flat_split(a, m, tile, chip, limit, target):
-    """ "flatsplit": the mask split into its floor and its excess, d = p (g_f + g_x (m - 1)): the floor part at
-    the gain that puts ``limit`` grey levels RMS on flat pixels, the excess at the gain that keeps the frame's
-    RMS at ``target`` (at most 2x the plain gain); continuous in the mask, so near-flat pixels stay near g_f."""
+    """ "flatsplit" (shipped as image.LumaEmbedder's flat_rms): the mask split into its floor and its excess,
+    d = p (g_floor + g_excess e), through the engine's numpy reference (image._ref_flat_delta)."""
     from provmark import _core
 
     p, _ = _core.image_pattern(tile, a.shape[0], a.shape[1], float(chip))
-    p = p.astype(np.float64)
-    mm = m.astype(np.float64) - IM.MASK_LO
-    A, B, C = (float(np.sum(p * p * mm**k)) for k in (0, 1, 2))
-    n = p.size
-    e_plain = float(np.sum((p * (1 + mm)) ** 2))
-    g = target * np.sqrt(n / e_plain)
-    fl = mm <= 0
-    gf = g
-    if fl.any():
-        gf = min(g, limit / np.sqrt(np.mean(p[fl] ** 2)))
-    want = target * target * n
-    disc = gf * gf * B * B - C * (gf * gf * A - want)
-    gx = (-gf * B + np.sqrt(max(disc, 0.0))) / C if C > 0 else g
-    gx = min(2.0 * g, max(g, gx))
-    d = p * (gf + gx * mm)
+    d = IM._ref_flat_delta(p, m, target, limit).astype(np.float64)
     return np.clip(np.rint(a + d), 0, 255).astype(a.dtype)
 
 
-def _flat_limit(a, out, m, how, limit, target, tile=None, chip=None):
+def _flat_limit(a, out, m, how, limit, target):
     """Limit the mark's RMS on the flat pixels (texture mask at its floor) of one marked plane to ``limit`` grey
     levels. "flatcap": the whole frame's mark scaled down by the same factor (one gain per frame); "flatmove":
     only the flat pixels scaled, the textured ones scaled up to keep the frame's RMS at ``target`` (at most
     2x)."""
-    if how == "flatsplit":
-        return _flat_split(a, m, tile, chip, limit, target)
     d = out.astype(np.float64) - a
     fl = m <= IM.MASK_LO
     if not fl.any():
@@ -504,7 +487,8 @@ def _flat_limit(a, out, m, how, limit, target, tile=None, chip=None):
 def embedvariants(args) -> None:
     """Embedding-side variants on the prepared sources (key 0, strength = the image default times the gain):
     chip size multiples (chipX), texture mask shapes (mask-sqrt, mask-flat, mask-pow1.5), amplitude gains
-    (gainX) and limits on flat pixels (flatcapF, flatmoveF: _flat_limit, at the video gain); the clip is marked
+    (gainX) and limits on flat pixels (flatcapF, flatmoveF: _flat_limit; flatsplitF: _flat_split, the shipped
+    form; at the video gain); the clip is marked
     through video_io.transcode (CRF 18), attacked with H.264 and read at its
     nominal geometry (sync z and payload soft SNR of the mean's folded tile)."""
     from provmark import _core
@@ -546,7 +530,10 @@ def embedvariants(args) -> None:
                     m = (m**1.5).astype(np.float32)
                 out = _core.image_embed_apply(a, m, tile, float(chip), float(target))
                 if flat is not None:
-                    out = _flat_limit(a, out, m, flat[0], flat[1], target, tile, chip)
+                    if flat[0] == "flatsplit":
+                        out = _flat_split(a, m, tile, chip, flat[1], target)
+                    else:
+                        out = _flat_limit(a, out, m, flat[0], flat[1], target)
                 d = out.astype(np.float64) - a
                 se[0] += float((d * d).sum())
                 se[1] += d.size

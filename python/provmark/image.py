@@ -161,6 +161,11 @@ def _ref_mask_floor(m: np.ndarray) -> np.ndarray:
     return ((m.astype(np.float32) - np.float32(MASK_LO)) * np.float32(MASK_Q) + np.float32(0.5)).astype(np.int32) == 0
 
 
+def _ref_mask_excess(m: np.ndarray) -> np.ndarray:
+    """The mask's excess over its floor (float32), 0 on flat pixels. C++: mask_excess (image_math.h)."""
+    return np.where(_ref_mask_floor(m), np.float32(0), m.astype(np.float32) - np.float32(MASK_LO))
+
+
 def _ref_flat_gains(p: np.ndarray, m: np.ndarray, target: float, flat_rms: float) -> tuple[float, float]:
     """Gains (floor, excess) of the flat-limited delta ``p (g_floor + g_excess e)``, ``p`` the tiled pattern and
     ``e`` the mask's excess over its floor (0 on flat pixels): the plain gain g for both unless g puts more than
@@ -169,7 +174,7 @@ def _ref_flat_gains(p: np.ndarray, m: np.ndarray, target: float, flat_rms: float
     flat = _ref_mask_floor(m)
     p64 = p.astype(np.float64)
     pp = p64 * p64
-    e = np.where(flat, 0.0, m.astype(np.float64) - MASK_LO)
+    e = _ref_mask_excess(m).astype(np.float64)
     a, b, c = float(pp.sum()), float((pp * e).sum()), float((pp * e * e).sum())
     f, n = float(pp[flat].sum()), int(np.count_nonzero(flat))
     rms = np.sqrt((a + 2 * b + c) / p.size)
@@ -189,8 +194,7 @@ def _ref_flat_delta(p: np.ndarray, m: np.ndarray, target: float, flat_rms: float
     gf, gx = _ref_flat_gains(p, m, target, flat_rms)
     if gf == gx:
         return (m * p) * np.float32(gx)
-    e = np.where(_ref_mask_floor(m), np.float32(0), m - np.float32(MASK_LO))
-    return p * (np.float32(gf) + np.float32(gx) * e)
+    return p * (np.float32(gf) + np.float32(gx) * _ref_mask_excess(m))
 
 
 def _ref_apply(img: np.ndarray, delta: np.ndarray) -> np.ndarray:
